@@ -1,0 +1,2 @@
+/* expfmt.c: being written */
+#include "expfmt.h"

@@ -1,0 +1,90 @@
+/*
+ * lineproto.h: the InfluxDB line-protocol encoder.
+ *
+ * It writes points that InfluxDB never rejects: names and tag values are
+ * escaped by the spec; what line protocol cannot carry is either written in
+ * a documented lossless-enough way (a newline in a tag value becomes the
+ * two characters \n, a trailing backslash is doubled) or dropped and
+ * counted (NaN and +/-Inf fields, empty tag values are left out).
+ */
+#ifndef PF_LINEPROTO_H
+#define PF_LINEPROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "str.h"
+
+enum pf_precision {
+	PF_PREC_NS = 0,
+	PF_PREC_US,
+	PF_PREC_MS,
+	PF_PREC_S,
+};
+
+enum pf_fkind {
+	PF_FIELD_FLOAT = 0,
+	PF_FIELD_INT,
+	PF_FIELD_UINT,
+	PF_FIELD_BOOL,
+	PF_FIELD_STRING,
+};
+
+typedef struct pf_tag {
+	pf_str key;
+	pf_str value;
+} pf_tag;
+
+typedef struct pf_field {
+	pf_str key;
+	enum pf_fkind kind;
+	union {
+		double f;
+		int64_t i;
+		uint64_t u;
+		int b;
+		pf_str s;
+	} v;
+	/* Float fields only, may be empty: the value's source text. It is written
+	 * as is when it is a valid line-protocol float (it then reads back as v.f);
+	 * otherwise the shortest text that reads back as v.f is written. */
+	pf_str text;
+} pf_field;
+
+typedef struct pf_point {
+	pf_str measurement;
+	pf_tag *tags;     /* any order; the encoder sorts them by key in place */
+	size_t ntags;
+	pf_field *fields; /* written in the order given */
+	size_t nfields;
+	int has_time;
+	int64_t time_ns;
+} pf_point;
+
+typedef struct pf_lp_stats {
+	uint64_t lines;           /* lines written */
+	uint64_t fields_nonfinite;/* NaN/Inf fields left out */
+	uint64_t points_dropped;  /* points not written (no field left, or invalid) */
+} pf_lp_stats;
+
+/* Appends one line, ending in '\n', to out. Returns 0 when written; 1 when
+ * nothing was written because every field was NaN/Inf (counted in st);
+ * -EINVAL with a message in err when the point cannot be encoded (empty
+ * measurement or key, invalid UTF-8); -E2BIG or -ENOMEM from the buffer.
+ * On any return but 0, out is as it was. st may be NULL. */
+int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
+		pf_lp_stats *st, char *err, size_t errlen);
+
+/* Writes the shortest decimal text that reads back as v (like Go's
+ * strconv.FormatFloat(v, 'g', -1, 64), e.g. 1e+06, 0.5, +Inf) into dst,
+ * NUL-terminated. Returns its length. dst must hold 32 bytes. */
+size_t pf_fmt_float_g(char *dst, double v);
+
+/* 1 when s is a float that line protocol accepts as written. */
+int pf_lp_float_text_ok(pf_str s);
+
+/* Parses "ns", "us", "ms", "s" (also "1ns"...). Returns 0 or -1. */
+int pf_precision_parse(const char *s, enum pf_precision *out);
+
+#endif

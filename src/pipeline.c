@@ -1,0 +1,2 @@
+/* pipeline.c: being written */
+#include "pipeline.h"

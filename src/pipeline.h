@@ -1,0 +1,54 @@
+/*
+ * pipeline.h: exposition text in, line protocol out.
+ *
+ * Glues the parser (expfmt), the schema mapper and the line-protocol
+ * encoder for one body: feed it chunks as they arrive, finish it, and the
+ * line protocol is appended to the caller's buffer. Errors are reported
+ * through a callback as one line each, "SOURCE:LINE:COL: message", where
+ * SOURCE is a file name or a target URL.
+ */
+#ifndef PF_PIPELINE_H
+#define PF_PIPELINE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "expfmt.h"
+#include "lineproto.h"
+#include "schema.h"
+
+typedef struct pf_pipeline_opts {
+	enum pf_format format;
+	enum pf_on_error on_error;
+	pf_map_opts map;             /* map.format is set from format */
+	enum pf_precision precision; /* of the written timestamps */
+	const char *source;          /* for messages; borrowed, must outlive the pipeline */
+} pf_pipeline_opts;
+
+typedef struct pf_pipeline_stats {
+	pf_parse_stats parse;
+	pf_lp_stats lp;
+	uint64_t encode_errors; /* points the encoder refused (reported) */
+} pf_pipeline_stats;
+
+/* Receives one message line (no newline). */
+typedef void (*pf_msg_fn)(void *ud, const char *msg);
+
+typedef struct pf_pipeline pf_pipeline;
+
+/* Returns a new pipeline appending to out (borrowed), or NULL. */
+pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out,
+			     pf_msg_fn on_msg, void *ud);
+
+/* Same returns as pf_parser_feed(); -E2BIG when out is full. */
+int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len);
+int pf_pipeline_finish(pf_pipeline *pl);
+
+const pf_pipeline_stats *pf_pipeline_get_stats(const pf_pipeline *pl);
+
+/* Ready for a new body (new format and time), keeping memory. */
+void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns);
+
+void pf_pipeline_free(pf_pipeline *pl);
+
+#endif
