@@ -80,7 +80,7 @@ typedef struct pf_sample {
 
 typedef struct pf_parse_error {
 	unsigned long line; /* 1-based */
-	unsigned long col;  /* 1-based byte column; 0 when it applies to the whole input */
+	unsigned long col;  /* 1-based byte column (1 for rules about a whole family or document) */
 	const char *msg;    /* what was wrong and what was expected */
 } pf_parse_error;
 

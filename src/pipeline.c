@@ -1,2 +1,150 @@
-/* pipeline.c: being written */
+/*
+ * pipeline.c: exposition text in, line protocol out (see pipeline.h).
+ *
+ * The parser calls on_sample for each sample, the mapper calls on_point for
+ * each point, and the encoder appends the point to the caller's buffer. No
+ * copy is made in between: every slice handed along points into the body or
+ * into the parser's and mapper's scratch space.
+ */
 #include "pipeline.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct pf_pipeline {
+	pf_pipeline_opts opts;
+	pf_buf *out;
+	pf_msg_fn on_msg;
+	void *ud;
+	pf_parser *parser;
+	pf_mapper *mapper;
+	pf_pipeline_stats stats;
+	unsigned long line; /* of the sample being mapped, for messages */
+};
+
+static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const char *fmt, ...)
+{
+	if (pl->on_msg == NULL)
+		return;
+	char text[640];
+	int n;
+	const char *src = pl->opts.source ? pl->opts.source : "-";
+	if (col)
+		n = snprintf(text, sizeof(text), "%s:%lu:%lu: ", src, line, col);
+	else
+		n = snprintf(text, sizeof(text), "%s:%lu: ", src, line);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		n = 0;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	pl->on_msg(pl->ud, text);
+}
+
+static void on_error(void *ud, const pf_parse_error *e)
+{
+	pf_pipeline *pl = ud;
+	msg(pl, e->line, e->col, "%s", e->msg);
+}
+
+static int on_point(void *ud, pf_point *pt)
+{
+	pf_pipeline *pl = ud;
+	char err[256];
+	int rc = pf_lp_write(pl->out, pt, pl->opts.precision, &pl->stats.lp, err, sizeof(err));
+	if (rc == 0 || rc == 1)
+		return 0;
+	if (rc == -EINVAL) {
+		pl->stats.encode_errors++;
+		msg(pl, pl->line, 0, "point not written: %s", err);
+		return 0;
+	}
+	if (rc == -E2BIG)
+		msg(pl, pl->line, 0, "output buffer full: the line protocol of this body passes the limit");
+	return rc; /* stops the parse */
+}
+
+static int on_sample(void *ud, const pf_sample *s)
+{
+	pf_pipeline *pl = ud;
+	pl->line = s->line;
+	if (s->has_ts < 0 && !pl->opts.map.ignore_timestamps) {
+		/* InfluxDB stores int64 nanoseconds: 1677-09-21 to 2262-04-11. */
+		pl->stats.encode_errors++;
+		msg(pl, s->line, 0, "sample '%.*s' dropped: its timestamp is outside what InfluxDB can store "
+		    "(years 1677 to 2262)", (int)(s->name.n > 80 ? 80 : s->name.n), s->name.p);
+		return 0;
+	}
+	return pf_mapper_sample(pl->mapper, s);
+}
+
+pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_fn on_msg, void *ud)
+{
+	pf_pipeline *pl = calloc(1, sizeof(*pl));
+	if (pl == NULL)
+		return NULL;
+	pl->opts = *opts;
+	pl->opts.map.format = opts->format;
+	pl->out = out;
+	pl->on_msg = on_msg;
+	pl->ud = ud;
+	pf_parser_ops ops = { on_sample, on_error };
+	pl->parser = pf_parser_new(opts->format, opts->on_error, &ops, pl);
+	pl->mapper = pf_mapper_new(&pl->opts.map, on_point, pl);
+	if (pl->parser == NULL || pl->mapper == NULL) {
+		pf_pipeline_free(pl);
+		return NULL;
+	}
+	return pl;
+}
+
+int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len)
+{
+	int rc = pf_parser_feed(pl->parser, data, len);
+	pl->stats.parse = *pf_parser_stats(pl->parser);
+	return rc;
+}
+
+int pf_pipeline_finish(pf_pipeline *pl)
+{
+	int rc = pf_parser_finish(pl->parser);
+	if (rc == 0 || rc == -EINVAL) {
+		/* Flush what the mapper grouped, even after a bad line (SKIP mode
+		 * never gets here with -EINVAL; REJECT callers discard the output). */
+		int rc2 = pf_mapper_finish(pl->mapper);
+		if (rc == 0)
+			rc = rc2;
+	}
+	pl->stats.parse = *pf_parser_stats(pl->parser);
+	return rc;
+}
+
+const pf_pipeline_stats *pf_pipeline_get_stats(const pf_pipeline *pl)
+{
+	return &pl->stats;
+}
+
+void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns)
+{
+	pl->opts.format = fmt;
+	pl->opts.map.format = fmt;
+	pl->opts.map.now_ns = now_ns;
+	pf_parser_reset(pl->parser, fmt);
+	pf_mapper_reset(pl->mapper, &pl->opts.map);
+	pl->stats = (pf_pipeline_stats){ 0 };
+}
+
+void pf_pipeline_free(pf_pipeline *pl)
+{
+	if (pl == NULL)
+		return;
+	pf_parser_free(pl->parser);
+	pf_mapper_free(pl->mapper);
+	free(pl);
+}
