@@ -186,6 +186,28 @@ static void report(pf_parser *p, unsigned long line, unsigned long col, const ch
 	}
 }
 
+/* Quotes at most 40 bytes of input for a message, control bytes as \xNN. */
+typedef struct snip {
+	char s[168];
+} snip;
+
+static snip quote(const char *p, size_t n)
+{
+	snip r;
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < 40; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(r.s + o, sizeof(r.s) - o, "\\x%02x", c);
+		else
+			r.s[o++] = (char)c;
+	}
+	if (n > 40)
+		o += (size_t)snprintf(r.s + o, sizeof(r.s) - o, "...");
+	r.s[o] = '\0';
+	return r;
+}
+
 const char *pf_mtype_name(enum pf_mtype t)
 {
 	switch (t) {
@@ -949,8 +971,8 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 	if (kind == 2) {
 		enum pf_mtype t;
 		if (parse_type_word(text.p, text.n, p->fmt, &t) != 0) {
-			report(p, ln, (unsigned long)(text.p - s) + 1, "invalid metric type '%.*s': expected %s",
-			       (int)(text.n > 40 ? 40 : text.n), text.p,
+			report(p, ln, (unsigned long)(text.p - s) + 1, "invalid metric type '%s': expected %s",
+			       quote(text.p, text.n).s,
 			       om ? "counter, gauge, histogram, gaugehistogram, summary, info, stateset or unknown"
 				  : "counter, gauge, histogram, summary or untyped");
 		} else {
@@ -1389,8 +1411,7 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	double value;
 	if (pf_parse_float(s + v0, i - v0, &value) != 0) {
 		int cr = i > v0 && s[i - 1] == '\r';
-		report(p, ln, v0 + 1, "invalid value '%.*s': expected a float%s", (int)((i - v0) > 40 ? 40 : i - v0),
-		       s + v0, cr ? " (the line ends in CR: CRLF line endings are not allowed)" : "");
+		report(p, ln, v0 + 1, "invalid value '%s': expected a float%s", quote(s + v0, i - v0).s, cr ? " (the line ends in CR: CRLF line endings are not allowed)" : "");
 		return;
 	}
 	sm.value_text.p = s + v0;
@@ -1409,8 +1430,8 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 				while (i < n && s[i] != ' ')
 					i++;
 				if (i == t0 || parse_om_ts(s + t0, i - t0, &sm.has_ts, &sm.ts_ns) != 0) {
-					report(p, ln, t0 + 1, "invalid timestamp '%.*s': expected seconds, e.g. 1700000000.123",
-					       (int)((i - t0) > 40 ? 40 : i - t0), s + t0);
+					report(p, ln, t0 + 1, "invalid timestamp '%s': expected seconds, e.g. 1700000000.123",
+					       quote(s + t0, i - t0).s);
 					return;
 				}
 				if (i < n)
@@ -1437,8 +1458,8 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 			while (i < n && s[i] != ' ' && s[i] != '\t')
 				i++;
 			if (parse_prom_ts(s + t0, i - t0, &sm.has_ts, &sm.ts_ns) != 0) {
-				report(p, ln, t0 + 1, "invalid timestamp '%.*s': expected integer milliseconds",
-				       (int)((i - t0) > 40 ? 40 : i - t0), s + t0);
+				report(p, ln, t0 + 1, "invalid timestamp '%s': expected integer milliseconds",
+				       quote(s + t0, i - t0).s);
 				return;
 			}
 			i = skip_ws(s, n, i);
