@@ -1,0 +1,183 @@
+/*
+ * fuzz_pipeline.c: libFuzzer target over the whole path a scrape takes,
+ * exposition text -> parser -> schema mapper -> line-protocol encoder.
+ *
+ * The first two bytes of the input choose the settings, so that one corpus
+ * covers every format, schema and error policy, and so that the body is fed
+ * in chunks of every size: the carry-over of a line split across chunks is
+ * the parser's subtlest code and is only reached this way.
+ *
+ *   byte 0  bit 0     format: 0 Prometheus text 0.0.4, 1 OpenMetrics
+ *           bits 1-2  schema: value % 3 (telegraf-v1, telegraf-v2, influxdb-prom)
+ *           bit 3     on_error: 0 skip, 1 reject
+ *           bit 4     ignore the samples' timestamps
+ *           bits 5-6  precision: ns, us, ms, s
+ *           bit 7     parse the body a second time after pf_pipeline_reset(),
+ *                     in the other format, to catch state a reset forgets
+ *   byte 1  chunk size: 0 the whole body in one feed; 1..127 that many
+ *           bytes; 128..255 ((b & 127) + 1) * 512 bytes
+ *   rest    the body
+ *
+ * run-fuzz writes these two bytes in front of every seed; README.md has the
+ * table in a shorter form.
+ *
+ * Beyond "no crash, no leak, no undefined behaviour" the target checks what
+ * the headers promise about the output: it is whole lines, each ending in
+ * '\n' and none empty, and every message is one line that starts with the
+ * source name. A broken promise aborts, which libFuzzer reports as a crash.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline.h"
+
+/* Output cap: large enough for what a 1 MiB input maps to in most cases,
+ * small enough that hitting it (-E2BIG) is also fuzzed. */
+#define FUZZ_OUT_MAX (16u << 20)
+
+#define FUZZ_SOURCE "fuzz"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "fuzz_pipeline: broken promise: %s\n", what);
+	abort();
+}
+
+static void on_msg(void *ud, const char *msg)
+{
+	unsigned long *n = ud;
+
+	(*n)++;
+	if (msg == NULL)
+		fail("message is NULL");
+	/* strlen() reads the whole message, so ASan sees a bad pointer here. */
+	size_t len = strlen(msg);
+	if (len < sizeof(FUZZ_SOURCE) || memcmp(msg, FUZZ_SOURCE ":", sizeof(FUZZ_SOURCE)) != 0)
+		fail("message does not start with \"SOURCE:\"");
+	if (memchr(msg, '\n', len) != NULL)
+		fail("message spans more than one line");
+}
+
+/* The output must be whole, non-empty lines. */
+static void check_output(const pf_buf *out)
+{
+	if (out->len > out->max)
+		fail("output passed its cap");
+	if (out->len == 0)
+		return;
+	if (out->data[out->len - 1] != '\n')
+		fail("output does not end in a newline");
+	if (out->data[0] == '\n')
+		fail("output starts with an empty line");
+	/* String fields may hold raw newlines, but no schema writes string
+	 * fields, so two newlines in a row mean an empty line. */
+	for (size_t i = 1; i < out->len; i++)
+		if (out->data[i] == '\n' && out->data[i - 1] == '\n')
+			fail("output holds an empty line");
+}
+
+/* Feeds the body in chunks and finishes it. Returns the first nonzero
+ * return, after which the pipeline takes nothing more. */
+static int run_body(pf_pipeline *pl, const char *body, size_t n, size_t chunk)
+{
+	size_t off = 0;
+	int rc;
+
+	if (chunk == 0)
+		chunk = n ? n : 1;
+	while (off < n) {
+		size_t k = n - off < chunk ? n - off : chunk;
+		rc = pf_pipeline_feed(pl, body + off, k);
+		if (rc != 0)
+			return rc;
+		off += k;
+	}
+	return pf_pipeline_finish(pl);
+}
+
+static void check_rc(int rc, enum pf_on_error policy)
+{
+	/* The documented returns: 0, -EINVAL (reject policy only), -ENOMEM,
+	 * -E2BIG (output full). No callback of ours ever stops the parse. */
+	if (rc == 0 || rc == -ENOMEM || rc == -E2BIG)
+		return;
+	if (rc == -EINVAL && policy == PF_ON_ERROR_REJECT)
+		return;
+	fprintf(stderr, "fuzz_pipeline: unexpected return %d (policy %d)\n", rc, (int)policy);
+	abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 2)
+		return 0;
+
+	uint8_t sel = data[0], csel = data[1];
+	const char *body = (const char *)data + 2;
+	size_t n = size - 2;
+	size_t chunk = csel == 0 ? 0 : csel < 128 ? csel : ((size_t)(csel & 127) + 1) * 512;
+
+	/* An extra tag whose key is a common label name, so that "a label of
+	 * the same name wins" is exercised, and whose value needs escaping. */
+	static const pf_tag extra[] = {
+		{ PF_STR_LIT("instance"), PF_STR_LIT("fuzz host,a=b c") },
+	};
+
+	pf_pipeline_opts o;
+	memset(&o, 0, sizeof(o));
+	o.format = (sel & 1) ? PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS;
+	o.on_error = (sel & 8) ? PF_ON_ERROR_REJECT : PF_ON_ERROR_SKIP;
+	o.map.schema = (enum pf_schema)(((sel >> 1) & 3) % 3);
+	o.map.format = o.format;
+	o.map.now_ns = INT64_C(1700000000123456789);
+	o.map.ignore_timestamps = (sel >> 4) & 1;
+	o.map.tags = extra;
+	o.map.ntags = 1;
+	o.precision = (enum pf_precision)((sel >> 5) & 3);
+	o.source = FUZZ_SOURCE;
+
+	pf_buf out;
+	pf_buf_init(&out, FUZZ_OUT_MAX);
+	unsigned long nmsg = 0;
+
+	pf_pipeline *pl = pf_pipeline_new(&o, &out, on_msg, &nmsg);
+	if (pl == NULL) {
+		pf_buf_free(&out);
+		return 0;
+	}
+
+	int rc = run_body(pl, body, n, chunk);
+	check_rc(rc, o.on_error);
+	check_output(&out);
+	const pf_pipeline_stats *st = pf_pipeline_get_stats(pl);
+	if (st == NULL)
+		fail("no stats");
+	/* A rejected body must have said why ("the error callback said why"). */
+	if (rc == -EINVAL && nmsg == 0)
+		fail("rejected without a message");
+
+	if (sel & 0x80) {
+		/* Same body again in the other format with another chunk size,
+		 * on a reset pipeline and an emptied buffer. */
+		enum pf_format other = o.format == PF_FORMAT_PROMETHEUS ?
+			PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS;
+		pf_buf_reset(&out);
+		pf_pipeline_reset(pl, other, o.map.now_ns + 1);
+		nmsg = 0;
+		rc = run_body(pl, body, n, chunk ? chunk + 1 : 4096);
+		check_rc(rc, o.on_error);
+		check_output(&out);
+		if (rc == -EINVAL && nmsg == 0)
+			fail("rejected without a message");
+	}
+
+	pf_pipeline_free(pl);
+	pf_buf_free(&out);
+	return 0;
+}
