@@ -25,7 +25,7 @@ struct pf_pipeline {
 };
 
 static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+	__attribute__((format(printf, 4, 5)));
 
 static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const char *fmt, ...)
 {

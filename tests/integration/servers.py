@@ -1,0 +1,103 @@
+"""servers.py: start real servers for integration tests, on free loopback ports.
+
+Each server gets a temporary directory and is stopped by PID when the test
+ends (use as a context manager). Only 127.0.0.1 is ever used.
+"""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, data=None, headers=None, timeout=10):
+    """Returns (status, body bytes); never raises for HTTP errors."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_http(url, want, deadline_s=30, proc=None, log=None):
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("server exited early: %s" % (open(log).read()[-2000:] if log else ""))
+        try:
+            st, _ = http("GET", url, timeout=2)
+            if st == want:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server at %s not ready in %ds" % (url, deadline_s))
+
+
+class InfluxDB1:
+    """A real InfluxDB 1.x (Debian's influxd) on a free port."""
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="pf-influxd-")
+        self.port = free_port()
+        rpc = free_port()
+        conf = os.path.join(self.dir, "influxd.conf")
+        with open(conf, "w") as f:
+            f.write("""reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = "%s/meta"
+[data]
+  dir = "%s/data"
+  wal-dir = "%s/wal"
+  max-series-per-database = 0
+[http]
+  bind-address = "127.0.0.1:%d"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+[subscriber]
+  enabled = false
+""" % (rpc, self.dir, self.dir, self.dir, self.port))
+        self.log = os.path.join(self.dir, "influxd.log")
+        self.proc = subprocess.Popen(["influxd", "-config", conf],
+                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        self.url = "http://127.0.0.1:%d" % self.port
+        wait_http(self.url + "/ping", 204, proc=self.proc, log=self.log)
+        return self
+
+    def query(self, q, db=None, epoch="ns"):
+        params = {"q": q, "epoch": epoch}
+        if db:
+            params["db"] = db
+        st, body = http("POST", self.url + "/query", urllib.parse.urlencode(params).encode(),
+                        {"Content-Type": "application/x-www-form-urlencoded"})
+        if st != 200:
+            raise RuntimeError("query %r: HTTP %d %s" % (q, st, body[:500]))
+        return body
+
+    def write(self, db, lines, precision="ns"):
+        return http("POST", "%s/write?db=%s&precision=%s" % (self.url, db, precision), lines)
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
