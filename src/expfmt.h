@@ -26,6 +26,9 @@
 enum pf_format {
 	PF_FORMAT_PROMETHEUS = 0, /* text 0.0.4 */
 	PF_FORMAT_OPENMETRICS,    /* OpenMetrics 1.0 text */
+	PF_FORMAT_AUTO,           /* unknown: the pipeline holds the body and decides
+				   * by its last line ("# EOF" means OpenMetrics);
+				   * the parser itself treats it as 0.0.4 */
 };
 
 /* A family's type. OpenMetrics "unknown" and 0.0.4 "untyped" are one. */

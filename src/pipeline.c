@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct pf_pipeline {
 	pf_pipeline_opts opts;
@@ -22,7 +23,11 @@ struct pf_pipeline {
 	pf_mapper *mapper;
 	pf_pipeline_stats stats;
 	unsigned long line; /* of the sample being mapped, for messages */
+	pf_buf hold;        /* the body, while its format is not known */
 };
+
+/* Holding a body of unknown format is bounded like a scrape body. */
+#define HOLD_MAX ((size_t)1 << 30)
 
 static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -46,6 +51,8 @@ static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const ch
 	va_end(ap);
 	pl->on_msg(pl->ud, text);
 }
+
+static int pipeline_finish_parsed(pf_pipeline *pl);
 
 static void on_error(void *ud, const pf_parse_error *e)
 {
@@ -94,6 +101,7 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_f
 	pl->out = out;
 	pl->on_msg = on_msg;
 	pl->ud = ud;
+	pf_buf_init(&pl->hold, HOLD_MAX);
 	pf_parser_ops ops = { on_sample, on_error };
 	pl->parser = pf_parser_new(opts->format, opts->on_error, &ops, pl);
 	pl->mapper = pf_mapper_new(&pl->opts.map, on_point, pl);
@@ -106,12 +114,44 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_f
 
 int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len)
 {
+	if (pl->opts.format == PF_FORMAT_AUTO) {
+		int rc = pf_buf_append(&pl->hold, data, len);
+		if (rc == -E2BIG)
+			msg(pl, 1, 0, "input of unknown format larger than %zu bytes: give its format", HOLD_MAX);
+		return rc;
+	}
 	int rc = pf_parser_feed(pl->parser, data, len);
 	pl->stats.parse = *pf_parser_stats(pl->parser);
 	return rc;
 }
 
+/* The format of a held body: OpenMetrics when its last line is "# EOF". */
+static enum pf_format detect_format(const pf_buf *b)
+{
+	size_t n = b->len;
+	if (n && b->data[n - 1] == '\n')
+		n--;
+	return n >= 5 && memcmp(b->data + n - 5, "# EOF", 5) == 0 &&
+			       (n == 5 || b->data[n - 6] == '\n')
+		       ? PF_FORMAT_OPENMETRICS
+		       : PF_FORMAT_PROMETHEUS;
+}
+
 int pf_pipeline_finish(pf_pipeline *pl)
+{
+	if (pl->opts.format == PF_FORMAT_AUTO) {
+		/* The body is complete: decide, then parse it as if it had streamed. */
+		pl->opts.map.format = detect_format(&pl->hold);
+		pf_parser_reset(pl->parser, pl->opts.map.format);
+		pf_mapper_reset(pl->mapper, &pl->opts.map);
+		int rc = pf_parser_feed(pl->parser, pl->hold.data, pl->hold.len);
+		pf_buf_free(&pl->hold);
+		return rc ? rc : pipeline_finish_parsed(pl);
+	}
+	return pipeline_finish_parsed(pl);
+}
+
+static int pipeline_finish_parsed(pf_pipeline *pl)
 {
 	int rc = pf_parser_finish(pl->parser);
 	if (rc == 0 || rc == -EINVAL) {
@@ -132,6 +172,7 @@ const pf_pipeline_stats *pf_pipeline_get_stats(const pf_pipeline *pl)
 
 void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns)
 {
+	pf_buf_reset(&pl->hold);
 	pl->opts.format = fmt;
 	pl->opts.map.format = fmt;
 	pl->opts.map.now_ns = now_ns;
@@ -146,5 +187,6 @@ void pf_pipeline_free(pf_pipeline *pl)
 		return;
 	pf_parser_free(pl->parser);
 	pf_mapper_free(pl->mapper);
+	pf_buf_free(&pl->hold);
 	free(pl);
 }
