@@ -9,7 +9,9 @@ require our verdict (rc == 0 and no error) to equal the case's `valid`,
 except for the cases listed in prom_deviations.json {name: reason}, where
 our verdict deliberately differs (and must still differ: a stale entry
 fails too). For valid cases with `expected` samples we also compare name,
-labels, value (as a double, NaN == NaN) and timestamp.
+labels, value (as a double, NaN == NaN) and timestamp; for a valid case we
+deliberately reject, every sample that the default skip policy still hands
+out must be one of Go's (those on the rejected lines are missing: noted).
 
 How the Go expectations are read:
 - OpenMetricsParser runs with _created series skipped (reported as start
@@ -17,8 +19,9 @@ How the Go expectations are read:
 - textparse and expfmt normalise le/quantile label values ("1" -> "1.0"),
   so those two labels are compared as doubles when both parse as one.
 - expfmt groups samples into families: order is not significant when
-  expected_ordered is false, and for summaries and histograms the
-  timestamp is the last one seen for a label set, so it is not compared.
+  expected_ordered is false, and for the samples of its summary and
+  histogram families (expected_families) the timestamp is the last one
+  seen for a label set, so it is not compared.
 - Fields listed in an entry's _unchecked are not checked by the source
   test and not by us either.
 Usage: prom_cases.py PFPARSE
@@ -60,7 +63,20 @@ def same_label_value(key, ours, theirs):
     return False
 
 
-def compare_sample(ours, exp, fmt, is_expfmt):
+def grouped_names(case):
+    """expfmt only: the sample names of its summary and histogram families,
+    whose timestamps expfmt merges (the last one seen wins)."""
+    names = set()
+    if not case["parser"].startswith("prometheus/common"):
+        return names
+    for fam in case.get("expected_families") or []:
+        if fam.get("type") in ("summary", "histogram"):
+            n = jstr(fam["name"])
+            names.update([n, n + "_sum", n + "_count", n + "_bucket"])
+    return names
+
+
+def compare_sample(ours, exp, fmt, grouped):
     """Returns None when ours matches the expected entry, else why not."""
     unchecked = set(exp.get("_unchecked") or [])
     if "name" not in unchecked and ours["name"] != jstr(exp["name"]):
@@ -80,7 +96,7 @@ def compare_sample(ours, exp, fmt, is_expfmt):
     if "value" not in unchecked and not pfcommon.same_float(ours["value"], exp["value"]):
         return "value %s != %s" % (ours["value"], exp["value"])
     if "timestamp_ms" not in unchecked:
-        if is_expfmt and ours["type"] in ("summary", "histogram"):
+        if ours["name"] in grouped:
             return None
         ms = exp["timestamp_ms"]
         ns = ours["ts_ns"]
@@ -97,9 +113,33 @@ def compare_sample(ours, exp, fmt, is_expfmt):
     return None
 
 
+def compare_subset(case, samples):
+    """For a case we deliberately reject: every sample the skip policy still
+    hands out must be one of Go's (in Go's order when ordered); samples on
+    the lines we reject may be missing. Returns (why or None, missing)."""
+    fmt = case["format"]
+    grouped = grouped_names(case)
+    if fmt == "openmetrics":
+        samples = [s for s in samples if s["suffix"] != "created"]
+    expected = list(case["expected"])
+    ordered = case.get("expected_ordered", True)
+    for s in samples:
+        for i, e in enumerate(expected):
+            if compare_sample(s, e, fmt, grouped) is None:
+                if ordered:
+                    del expected[:i + 1]
+                else:
+                    del expected[i]
+                break
+        else:
+            return "sample at line %d (%s %s) is not among Go's%s" % (
+                s["line"], s["name"], s["labels"], " in that order" if ordered else ""), 0
+    return None, len(case["expected"]) - len(samples)
+
+
 def compare_samples(case, samples):
     fmt = case["format"]
-    is_expfmt = case["parser"].startswith("prometheus/common")
+    grouped = grouped_names(case)
     if fmt == "openmetrics":
         samples = [s for s in samples if s["suffix"] != "created"]
     expected = case["expected"]
@@ -107,14 +147,14 @@ def compare_samples(case, samples):
         return "%d samples, expected %d" % (len(samples), len(expected))
     if case.get("expected_ordered", True):
         for i, (s, e) in enumerate(zip(samples, expected)):
-            why = compare_sample(s, e, fmt, is_expfmt)
+            why = compare_sample(s, e, fmt, grouped)
             if why:
                 return "sample %d (line %d): %s" % (i + 1, s["line"], why)
         return None
     unused = list(samples)
     for e in expected:
         for i, s in enumerate(unused):
-            if compare_sample(s, e, fmt, is_expfmt) is None:
+            if compare_sample(s, e, fmt, grouped) is None:
                 del unused[i]
                 break
         else:
@@ -136,6 +176,7 @@ def main():
         elif not isinstance(deviations[name], str) or not deviations[name].strip():
             failures.append((name, "?", "prom_deviations.json entry needs a reason", b""))
     tally = collections.Counter()
+    notes = []
     for case in cases:
         name = case["name"]
         if "input_b64" in case:
@@ -162,12 +203,26 @@ def main():
                 why = "invalid (Go: %r), we accepted it" % case.get("error_substring")
             failures.append((name, parser, why, data))
             continue
-        if want and case["valid"] and case.get("expected") is not None and not dev:
-            why = compare_samples(case, r.samples)
+        if case["valid"] and case.get("expected") is not None:
+            if dev:
+                # We reject a case Go accepts; what the skip policy still
+                # hands out must be Go's samples.
+                r = pfcommon.run_bytes(pfparse, data, fmt=case["format"])
+                why, missing = ("CRASH: " + r.crashed, 0) if r.crashed else compare_subset(case, r.samples)
+                if missing:
+                    notes.append("%s: %d of Go's %d samples are on lines we reject (%s)" % (
+                        name, missing, len(case["expected"]),
+                        "; ".join(sorted({e["msg"] for e in r.errors}))[:300]))
+                tag = "samples differ (skip policy): "
+            else:
+                why = "CRASH: " + r.crashed if r.crashed else compare_samples(case, r.samples)
+                tag = "samples differ: "
             if why:
-                failures.append((name, parser, "samples differ: " + why, data))
+                failures.append((name, parser, tag + why, data))
                 continue
         tally[(parser, "ok")] += 1
+    for n in notes:
+        print("note " + n)
     for name, parser, why, data in failures:
         print("FAIL %s [%s]: %s" % (name, parser, why))
         if data:
