@@ -6,6 +6,9 @@
  * and writes the line protocol to stdout as it is produced. Parse errors
  * go to stderr as "FILE:LINE:COL: message".
  *
+ * With --format auto the pipeline holds the whole body until it has seen
+ * its last line (OpenMetrics ends in "# EOF"), so nothing streams.
+ *
  * With --reject the input is all or nothing, as a Prometheus server treats
  * a scrape: the output is held until the end and written only when every
  * line was good, so this mode keeps the whole output in memory.
@@ -35,7 +38,8 @@ void pf_convert_usage(FILE *f)
 	fputs("usage: promflux convert [OPTIONS] [FILE|-]\n"
 	      "  Reads exposition text from FILE (default: stdin) and writes line protocol to stdout.\n"
 	      "  --schema S        telegraf-v1 (default), telegraf-v2, influxdb-prom\n"
-	      "  --format F        prometheus (text 0.0.4, default) or openmetrics\n"
+	      "  --format F        prometheus (text 0.0.4, default), openmetrics, or auto:\n"
+	      "                    OpenMetrics when the input ends in '# EOF' (holds the whole input)\n"
 	      "  --precision P     timestamp precision: ns, us, ms (default), s\n"
 	      "  --time T          Unix time in ns for samples without a timestamp (default: now)\n"
 	      "  --tag k=v         add a tag to every point (repeatable; a label of that name wins)\n"
@@ -171,9 +175,11 @@ static int parse_args(int argc, char **argv, struct args *a, int *done)
 				a->opts.format = PF_FORMAT_PROMETHEUS;
 			else if (strcmp(val, "openmetrics") == 0)
 				a->opts.format = PF_FORMAT_OPENMETRICS;
+			else if (strcmp(val, "auto") == 0)
+				a->opts.format = PF_FORMAT_AUTO;
 			else
 				return usage_error("--format: unknown format '%s'; allowed: "
-						   "prometheus, openmetrics", val);
+						   "prometheus, openmetrics, auto", val);
 		} else if (strcmp(name, "--precision") == 0) {
 			if (pf_precision_parse(val, &a->opts.precision) != 0)
 				return usage_error("--precision: unknown precision '%s'; allowed: "

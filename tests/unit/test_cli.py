@@ -60,7 +60,7 @@ def main():
     expect(["convert", "--bogus"], 2, err_re=r"--bogus")
     expect(["convert", "--schema", "nope"], 2, err_re=r"nope.*telegraf-v1")
     expect(["convert", "--schema=nope"], 2, err_re=r"nope.*influxdb-prom")
-    expect(["convert", "--format", "json"], 2, err_re=r"json.*prometheus.*openmetrics")
+    expect(["convert", "--format", "json"], 2, err_re=r"json.*prometheus.*openmetrics.*auto")
     expect(["convert", "--precision", "h"], 2, err_re=r"'h'.*ns, us, ms, s")
     expect(["convert", "--time", "12x"], 2, err_re=r"--time.*12x")
     expect(["convert", "--tag", "novalue"], 2, err_re=r"--tag.*novalue")
@@ -113,6 +113,18 @@ def main():
         check(out_rej == "", "--reject writes nothing for a bad input", repr(out_rej))
         rc, out_rej_ok, _ = expect(["convert", "--reject", "--time", t, "--precision", "ns", path], 0)
         check(out_rej_ok == out, "--reject on good input writes the same", repr(out_rej_ok))
+
+        # --format auto: '# EOF' at the end means OpenMetrics, whose
+        # timestamps are seconds; without it the same digits are 0.0.4 ms.
+        om = b"# TYPE c counter\nc_total 1 1700000000.5\n# EOF\n"
+        rc, out_om, _ = expect(["convert", "--format", "auto", "--precision", "ns", "-"], 0, stdin=om)
+        check(out_om.rstrip("\n").endswith(" 1700000000500000000"), "--format auto detects OpenMetrics",
+              repr(out_om))
+        rc, out_om2, _ = expect(["convert", "--format", "openmetrics", "--precision", "ns", "-"], 0, stdin=om)
+        check(out_om2 == out_om, "--format auto equals --format openmetrics on '# EOF' input", repr(out_om2))
+        rc, out_p, _ = expect(["convert", "--format", "auto", "--time", t, "--precision", "ns", path], 0)
+        check(out_p == out, "--format auto reads 0.0.4 without '# EOF'", repr(out_p))
+        expect(["convert", "--format", "prometheus", "-"], 1, stdin=om)
 
         # A body larger than one 64 KiB read, fed from a pipe: every sample arrives.
         big = b"".join(b"m_%d{i=\"%d\"} %d\n" % (i % 7, i, i) for i in range(20000))
