@@ -42,18 +42,30 @@ DEVIATIONS = {
         ("http_request_duration_microseconds_created=2005509488",
          "http_request_duration_microseconds_created=1705509488.3"),
     ],
-    # A sample without metadata after a counter family: OpenMetrics makes
-    # it a family of its own (type unknown); Telegraf files it under the
-    # counter family before it and then drops it.
+    # Samples without metadata after a counter family
+    # (dovecot_imap_command_count, dovecot_imap_command_duration_seconds_sum):
+    # OpenMetrics makes each a family of its own, type unknown; Telegraf
+    # files them under the counter family before them and drops them.
     ("openmetrics/dovecot", 1): [
         ("dovecot_auth_success,_type=counter counter=892\n",
          "dovecot_auth_success,_type=counter counter=892\n"
-         "dovecot_imap_command_count,_type=untyped value=7840\n"),
+         "dovecot_imap_command_count,_type=untyped value=7840\n"
+         "dovecot_imap_command_duration_seconds_sum,_type=untyped value=2.719657\n"),
     ],
     ("openmetrics/dovecot", 2): [
         ("openmetric,_type=counter dovecot_auth_success=892\n",
          "openmetric,_type=counter dovecot_auth_success=892\n"
-         "openmetric,_type=untyped dovecot_imap_command_count=7840\n"),
+         "openmetric,_type=untyped dovecot_imap_command_count=7840\n"
+         "openmetric,_type=untyped dovecot_imap_command_duration_seconds_sum=2.719657\n"),
+    ],
+    # An info family whose sample lacks the _info suffix is not valid
+    # OpenMetrics: the parser reports it and the sample maps as an
+    # unknown-type sample; Telegraf takes it as the info value.
+    ("openmetrics/valid_info", 1): [
+        ("(Core) info=1u", "(Core) value=1"),
+    ],
+    ("openmetrics/valid_info", 2): [
+        ("(Core) cadvisor_version_info=1u", "(Core) cadvisor_version=1"),
     ],
 }
 
