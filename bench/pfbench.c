@@ -74,6 +74,7 @@ typedef struct payload {
 
 typedef struct result {
 	uint64_t bodies, bytes, samples, errors, allocs, out_bytes;
+	uint64_t warm_allocs; /* during the untimed first body, setup included */
 	double wall, cpu;
 } result;
 
@@ -335,9 +336,9 @@ static double opt_seconds;
 
 static void print_header(void)
 {
-	printf("%-16s %-20s %7s %11s %11s %8s %8s %8s %10s %9s %12s %8s %6s\n",
+	printf("%-16s %-22s %7s %11s %10s %8s %8s %8s %10s %7s %11s %11s %8s %6s\n",
 	       "payload", "mode", "bodies", "bytes", "samples", "wall_s", "cpu_s",
-	       "MB/s", "Msamples/s", "allocs", "allocs/smpl", "out_MB", "errors");
+	       "MB/s", "Msamples/s", "allocs", "allocs/smpl", "warm_allocs", "out_MB", "errors");
 }
 
 static void print_result(const char *pname, const char *mode, const result *r)
@@ -345,10 +346,10 @@ static void print_result(const char *pname, const char *mode, const result *r)
 	double mbs = r->wall > 0 ? (double)r->bytes / 1e6 / r->wall : 0;
 	double mss = r->wall > 0 ? (double)r->samples / 1e6 / r->wall : 0;
 	double aps = r->samples ? (double)r->allocs / (double)r->samples : 0;
-	printf("%-16s %-20s %7" PRIu64 " %11" PRIu64 " %11" PRIu64 " %8.3f %8.3f %8.1f %10.2f %9" PRIu64
-	       " %12.6f %8.1f %6" PRIu64 "\n",
+	printf("%-16s %-22s %7" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.3f %8.3f %8.1f %10.2f %7" PRIu64
+	       " %11.6f %11" PRIu64 " %8.1f %6" PRIu64 "\n",
 	       pname, mode, r->bodies, r->bytes, r->samples, r->wall, r->cpu, mbs, mss,
-	       r->allocs, aps, (double)r->out_bytes / 1e6, r->errors);
+	       r->allocs, aps, r->warm_allocs, (double)r->out_bytes / 1e6, r->errors);
 	fflush(stdout);
 }
 
@@ -358,6 +359,7 @@ static void bench_parse(const payload *pl)
 {
 	count_ud cu = { 0, 0 };
 	pf_parser_ops ops = { count_sample, count_error };
+	uint64_t w_a0 = n_allocs;
 	pf_parser *p = pf_parser_new(pl->fmt, PF_ON_ERROR_SKIP, &ops, &cu);
 	if (p == NULL)
 		die("pf_parser_new failed");
@@ -366,8 +368,10 @@ static void bench_parse(const payload *pl)
 	result r;
 	memset(&r, 0, sizeof(r));
 	parse_pass(p, &warm, &r);
+	uint64_t warm_allocs = n_allocs - w_a0;
 
 	memset(&r, 0, sizeof(r));
+	r.warm_allocs = warm_allocs;
 	cu.samples = 0;
 	uint64_t a0 = n_allocs;
 	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
@@ -394,6 +398,7 @@ static void bench_pipeline(const payload *pl, enum pf_schema schema)
 	o.precision = PF_PREC_MS;
 	o.source = pl->name;
 
+	uint64_t w_a0 = n_allocs;
 	pf_buf out;
 	pf_buf_init(&out, (size_t)1 << 30);
 	pf_pipeline *pp = pf_pipeline_new(&o, &out, on_msg, NULL);
@@ -404,8 +409,10 @@ static void bench_pipeline(const payload *pl, enum pf_schema schema)
 	result r;
 	memset(&r, 0, sizeof(r));
 	pipeline_pass(pp, &out, &warm, &r);
+	uint64_t warm_allocs = n_allocs - w_a0;
 
 	memset(&r, 0, sizeof(r));
+	r.warm_allocs = warm_allocs;
 	uint64_t a0 = n_allocs;
 	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
 	do {

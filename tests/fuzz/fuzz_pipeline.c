@@ -2,24 +2,26 @@
  * fuzz_pipeline.c: libFuzzer target over the whole path a scrape takes,
  * exposition text -> parser -> schema mapper -> line-protocol encoder.
  *
- * The first two bytes of the input choose the settings, so that one corpus
- * covers every format, schema and error policy, and so that the body is fed
- * in chunks of every size: the carry-over of a line split across chunks is
- * the parser's subtlest code and is only reached this way.
+ * The first three bytes of the input choose the settings, so that one
+ * corpus covers every format, schema and error policy, and so that the body
+ * is fed in chunks of every size: the carry-over of a line split across
+ * chunks is the parser's subtlest code and is only reached this way.
  *
- *   byte 0  bit 0     format: 0 Prometheus text 0.0.4, 1 OpenMetrics
- *           bits 1-2  schema: value % 3 (telegraf-v1, telegraf-v2, influxdb-prom)
- *           bit 3     on_error: 0 skip, 1 reject
- *           bit 4     ignore the samples' timestamps
- *           bits 5-6  precision: ns, us, ms, s
- *           bit 7     parse the body a second time after pf_pipeline_reset(),
- *                     in the other format, to catch state a reset forgets
+ *   byte 0  bits 0-1  format: 0 Prometheus text 0.0.4, 1 OpenMetrics,
+ *                     2 and 3 auto (the pipeline decides by "# EOF")
+ *           bits 2-3  schema: value % 3 (telegraf-v1, telegraf-v2, influxdb-prom)
+ *           bit 4     on_error: 0 skip, 1 reject
+ *           bit 5     ignore the samples' timestamps
+ *           bits 6-7  precision: ns, us, ms, s
  *   byte 1  chunk size: 0 the whole body in one feed; 1..127 that many
  *           bytes; 128..255 ((b & 127) + 1) * 512 bytes
+ *   byte 2  bit 0     parse the body a second time after pf_pipeline_reset(),
+ *                     to catch state that a reset forgets
+ *           bits 1-2  the format of that second pass, as in byte 0
  *   rest    the body
  *
- * run-fuzz writes these two bytes in front of every seed; README.md has the
- * table in a shorter form.
+ * run-fuzz writes these three bytes in front of every seed (make-seeds.py);
+ * README.md has the same table.
  *
  * Beyond "no crash, no leak, no undefined behaviour" the target checks what
  * the headers promise about the output: it is whole lines, each ending in
@@ -113,14 +115,19 @@ static void check_rc(int rc, enum pf_on_error policy)
 	abort();
 }
 
+static enum pf_format format_of(unsigned v)
+{
+	return v == 0 ? PF_FORMAT_PROMETHEUS : v == 1 ? PF_FORMAT_OPENMETRICS : PF_FORMAT_AUTO;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 2)
+	if (size < 3)
 		return 0;
 
-	uint8_t sel = data[0], csel = data[1];
-	const char *body = (const char *)data + 2;
-	size_t n = size - 2;
+	uint8_t sel = data[0], csel = data[1], again = data[2];
+	const char *body = (const char *)data + 3;
+	size_t n = size - 3;
 	size_t chunk = csel == 0 ? 0 : csel < 128 ? csel : ((size_t)(csel & 127) + 1) * 512;
 
 	/* An extra tag whose key is a common label name, so that "a label of
@@ -131,15 +138,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	pf_pipeline_opts o;
 	memset(&o, 0, sizeof(o));
-	o.format = (sel & 1) ? PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS;
-	o.on_error = (sel & 8) ? PF_ON_ERROR_REJECT : PF_ON_ERROR_SKIP;
-	o.map.schema = (enum pf_schema)(((sel >> 1) & 3) % 3);
+	o.format = format_of(sel & 3);
+	o.map.schema = (enum pf_schema)(((sel >> 2) & 3) % 3);
+	o.on_error = (sel & 0x10) ? PF_ON_ERROR_REJECT : PF_ON_ERROR_SKIP;
 	o.map.format = o.format;
 	o.map.now_ns = INT64_C(1700000000123456789);
-	o.map.ignore_timestamps = (sel >> 4) & 1;
+	o.map.ignore_timestamps = (sel >> 5) & 1;
 	o.map.tags = extra;
 	o.map.ntags = 1;
-	o.precision = (enum pf_precision)((sel >> 5) & 3);
+	o.precision = (enum pf_precision)((sel >> 6) & 3);
 	o.source = FUZZ_SOURCE;
 
 	pf_buf out;
@@ -162,13 +169,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == -EINVAL && nmsg == 0)
 		fail("rejected without a message");
 
-	if (sel & 0x80) {
-		/* Same body again in the other format with another chunk size,
-		 * on a reset pipeline and an emptied buffer. */
-		enum pf_format other = o.format == PF_FORMAT_PROMETHEUS ?
-			PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS;
+	if (again & 1) {
+		/* The same body again, in the format of byte 2 and with another
+		 * chunk size, on a reset pipeline and an emptied buffer. */
 		pf_buf_reset(&out);
-		pf_pipeline_reset(pl, other, o.map.now_ns + 1);
+		pf_pipeline_reset(pl, format_of((again >> 1) & 3), o.map.now_ns + 1);
 		nmsg = 0;
 		rc = run_body(pl, body, n, chunk ? chunk + 1 : 4096);
 		check_rc(rc, o.on_error);

@@ -3,10 +3,11 @@
 
 Usage: make-seeds.py CONFORMANCE_DIR PIPELINE_DIR LINEPROTO_DIR
 
-Pipeline seeds are the conformance inputs with the two selector bytes that
-fuzz_pipeline.c reads in front (see the table there): each input once per
-schema in its own format, with a different chunk size each time, and once in
-the other format. Line-protocol seeds are the encode cases of the line
+Pipeline seeds are the conformance inputs with the three selector bytes
+that fuzz_pipeline.c reads in front (see the table there): each input once
+per schema in its own format, with a different chunk size each time, and
+once with the format left to the pipeline ("auto") followed by a second pass
+in the other format. Line-protocol seeds are the encode cases of the line
 protocol suite, in the piece layout fuzz_lineproto.c reads.
 """
 import base64
@@ -17,7 +18,7 @@ import os
 import struct
 import sys
 
-PROM, OM = 0, 1
+PROM, OM, AUTO = 0, 1, 2
 # Chunk-size selector bytes: whole body, 1 byte, 7 bytes, 64 bytes, 4 KiB.
 CHUNKS = [0, 1, 7, 64, 0x87]
 
@@ -57,13 +58,14 @@ def pipeline_seeds(conf, out):
         with open(path, 'rb') as f:
             body = f.read()
         for schema in range(3):
-            # byte 0: format | schema << 1; on_error, timestamps and precision
+            # byte 0: format | schema << 2; on_error, timestamps and precision
             # vary with the file so that the seeds cover them too.
-            sel = fmt | (schema << 1) | ((i & 1) << 3) | (((i >> 1) & 1) << 4) | (((i >> 2) & 3) << 5)
-            write_seed(out, bytes([sel, CHUNKS[(i + schema) % len(CHUNKS)]]) + body)
+            sel = fmt | (schema << 2) | ((i & 1) << 4) | (((i >> 1) & 1) << 5) | (((i >> 2) & 3) << 6)
+            write_seed(out, bytes([sel, CHUNKS[(i + schema) % len(CHUNKS)], 0]) + body)
             n += 1
-        # The other format, with a reset and a second pass.
-        write_seed(out, bytes([(1 - fmt) | 0x80, CHUNKS[i % len(CHUNKS)]]) + body)
+        # Auto-detected format, then a second pass after a reset in the
+        # other format.
+        write_seed(out, bytes([AUTO, CHUNKS[i % len(CHUNKS)], 1 | ((1 - fmt) << 1)]) + body)
         n += 1
     if n == 0:
         sys.exit('make-seeds: no conformance input found under %s' % conf)
