@@ -4,8 +4,10 @@
  * It writes points that InfluxDB never rejects: names and tag values are
  * escaped by the spec; what line protocol cannot carry is either written in
  * a documented lossless-enough way (a newline in a tag value becomes the
- * two characters \n, a trailing backslash is doubled) or dropped and
- * counted (NaN and +/-Inf fields, empty tag values are left out).
+ * two characters \n; a tag value's trailing backslashes are dropped, as
+ * Telegraf does, since InfluxDB cannot read them back) or dropped and
+ * counted (NaN and +/-Inf fields, empty tag values are left out). The
+ * policy in full is the comment at the top of lineproto.c.
  */
 #ifndef PF_LINEPROTO_H
 #define PF_LINEPROTO_H
