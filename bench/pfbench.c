@@ -336,19 +336,20 @@ static double opt_seconds;
 
 static void print_header(void)
 {
-	printf("%-16s %-22s %7s %11s %10s %8s %8s %8s %10s %7s %11s %11s %8s %6s\n",
+	printf("%-16s %-22s %7s %11s %10s %8s %8s %8s %9s %10s %7s %11s %11s %8s %6s\n",
 	       "payload", "mode", "bodies", "bytes", "samples", "wall_s", "cpu_s",
-	       "MB/s", "Msamples/s", "allocs", "allocs/smpl", "warm_allocs", "out_MB", "errors");
+	       "MB/s", "MB/cpu_s", "Msamples/s", "allocs", "allocs/smpl", "warm_allocs", "out_MB", "errors");
 }
 
 static void print_result(const char *pname, const char *mode, const result *r)
 {
 	double mbs = r->wall > 0 ? (double)r->bytes / 1e6 / r->wall : 0;
+	double mbc = r->cpu > 0 ? (double)r->bytes / 1e6 / r->cpu : 0;
 	double mss = r->wall > 0 ? (double)r->samples / 1e6 / r->wall : 0;
 	double aps = r->samples ? (double)r->allocs / (double)r->samples : 0;
-	printf("%-16s %-22s %7" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.3f %8.3f %8.1f %10.2f %7" PRIu64
+	printf("%-16s %-22s %7" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.3f %8.3f %8.1f %9.1f %10.2f %7" PRIu64
 	       " %11.6f %11" PRIu64 " %8.1f %6" PRIu64 "\n",
-	       pname, mode, r->bodies, r->bytes, r->samples, r->wall, r->cpu, mbs, mss,
+	       pname, mode, r->bodies, r->bytes, r->samples, r->wall, r->cpu, mbs, mbc, mss,
 	       r->allocs, aps, r->warm_allocs, (double)r->out_bytes / 1e6, r->errors);
 	fflush(stdout);
 }
