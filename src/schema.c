@@ -14,6 +14,13 @@
  * written out when the next family starts or at pf_mapper_finish(). The
  * arena and the arrays keep their memory across families.
  *
+ * A family with very many series would hold them all. So once the held
+ * family passes FLUSH_AT bytes, the groups are written out early at the
+ * start of a new series, provided every group held is complete (has its
+ * count and sum): with series written one after the other, as exporters
+ * do, memory stays bounded by one series; with series interleaved (a group
+ * still waiting for samples) nothing is cut.
+ *
  * What Telegraf does is the reference for both telegraf schemas: its
  * prometheus parser (prometheus/common expfmt + metric_version 1 or 2) for
  * text 0.0.4, its openmetrics parser for OpenMetrics. The places where we
@@ -32,6 +39,7 @@
  * them without limit; the caller's body limit is normally far smaller. */
 #define ARENA_MAX ((size_t)1 << 30)
 #define KBUF_MAX ((size_t)1 << 24)
+#define FLUSH_AT ((size_t)256 << 10)
 
 /* A string in the arena. */
 typedef struct aref {
@@ -65,6 +73,7 @@ typedef struct group {
 	int anybound;
 	double maxbound;   /* largest bound so far: a bigger one is no duplicate */
 	int inf_seen;
+	int complete;      /* has its count and sum */
 	scalar count, sum, created;
 	int has_ts;
 	int64_t ts;
@@ -97,6 +106,8 @@ struct pf_mapper {
 	size_t tcap;
 	pf_tag *base; /* a group's tags, copied into tags for each point */
 	size_t bcap;
+	pf_tag *stags; /* a grouped sample's labels */
+	size_t scap;
 	pf_field *fields;
 	size_t fcap;
 	pf_buf kbuf;  /* derived keys ("<name>_info", ...) */
@@ -107,6 +118,8 @@ struct pf_mapper {
 	aref fam;
 	aref unit;
 	pf_buf arena;
+	size_t arena_base; /* arena length with the family's name and unit */
+	size_t nincomplete; /* groups without their count and sum yet */
 	group *groups;
 	size_t ngroups, gcap;
 	ent *ents;
@@ -237,6 +250,8 @@ static int tags_room(pf_mapper *m, size_t nlabels)
 	int rc = grow((void **)&m->tags, &m->tcap, n, sizeof(pf_tag));
 	if (rc == 0)
 		rc = grow((void **)&m->base, &m->bcap, n, sizeof(pf_tag));
+	if (rc == 0)
+		rc = grow((void **)&m->stags, &m->scap, n, sizeof(pf_tag));
 	return rc;
 }
 
@@ -442,27 +457,28 @@ static int table_room(pf_mapper *m)
 	return 0;
 }
 
-/* Finds or makes the group of the label set t[0..n). */
-static int find_group(pf_mapper *m, const pf_tag *t, size_t n, group **out)
+/* Finds the group of the label set t[0..n) with hash h, or NULL. */
+static group *lookup_group(pf_mapper *m, uint64_t h, const pf_tag *t, size_t n)
 {
-	uint64_t h = hash_tags(t, n);
-	int rc;
-
-	if (m->last != NONE && group_matches(m, &m->groups[m->last], h, t, n)) {
-		*out = &m->groups[m->last];
-		return 0;
-	}
+	if (m->last != NONE && group_matches(m, &m->groups[m->last], h, t, n))
+		return &m->groups[m->last];
 	if (m->tsize) {
 		size_t mask = m->tsize - 1;
 		for (size_t i = (size_t)h & mask; m->table[i].gen == m->gen; i = (i + 1) & mask) {
 			group *g = &m->groups[m->table[i].idx];
 			if (group_matches(m, g, h, t, n)) {
 				m->last = m->table[i].idx;
-				*out = g;
-				return 0;
+				return g;
 			}
 		}
 	}
+	return NULL;
+}
+
+/* Makes a new group for the label set t[0..n) with hash h. */
+static int new_group(pf_mapper *m, uint64_t h, const pf_tag *t, size_t n, group **out)
+{
+	int rc;
 
 	if ((rc = table_room(m)) != 0 ||
 	    (rc = grow((void **)&m->groups, &m->gcap, m->ngroups + 1, sizeof(group))) != 0 ||
@@ -481,6 +497,7 @@ static int find_group(pf_mapper *m, const pf_tag *t, size_t n, group **out)
 			return rc;
 	}
 	m->nglab += n;
+	m->nincomplete++;
 	table_insert(m, h, m->ngroups);
 	m->last = m->ngroups++;
 	*out = g;
@@ -561,24 +578,44 @@ static int open_family(pf_mapper *m, const pf_sample *s, enum gkind gk)
 	int rc;
 	m->gk = gk;
 	m->gtype = s->type;
-	if ((rc = arena_put(m, s->family, &m->fam)) != 0)
+	if ((rc = arena_put(m, s->family, &m->fam)) != 0 ||
+	    (rc = arena_put(m, s->unit, &m->unit)) != 0)
 		return rc;
-	return arena_put(m, s->unit, &m->unit);
+	m->arena_base = m->arena.len;
+	return 0;
 }
 
-static void close_family(pf_mapper *m)
+/* Forgets the groups, keeping the family open. */
+static void clear_groups(pf_mapper *m)
 {
-	m->gk = G_NONE;
-	pf_buf_reset(&m->arena);
+	m->arena.len = m->arena_base;
 	m->ngroups = 0;
 	m->nents = 0;
 	m->nglab = 0;
+	m->nincomplete = 0;
 	m->last = NONE;
 	if (++m->gen == 0) {
 		/* After 2^32 families the stamps wrap: clear them for real. */
 		if (m->tsize)
 			memset(m->table, 0, m->tsize * sizeof(slot));
 		m->gen = 1;
+	}
+}
+
+static void close_family(pf_mapper *m)
+{
+	m->gk = G_NONE;
+	m->arena_base = 0;
+	clear_groups(m);
+}
+
+static int emit_groups(pf_mapper *m);
+
+static void mark_complete(pf_mapper *m, group *g)
+{
+	if (!g->complete && g->count.has && g->sum.has) {
+		g->complete = 1;
+		m->nincomplete--;
 	}
 }
 
@@ -612,9 +649,21 @@ static int map_grouped(pf_mapper *m, const pf_sample *s, enum gkind gk)
 	if (m->gk == G_NONE && (rc = open_family(m, s, gk)) != 0)
 		return rc;
 
-	size_t n = labels_to_tags(s, skip, m->tags);
-	if ((rc = find_group(m, m->tags, n, &g)) != 0)
-		return rc;
+	size_t n = labels_to_tags(s, skip, m->stags);
+	uint64_t h = hash_tags(m->stags, n);
+	g = lookup_group(m, h, m->stags, n);
+	if (g == NULL) {
+		/* A new series: the time to write out a large family early,
+		 * when nothing held still waits for samples. */
+		if (m->arena.len - m->arena_base >= FLUSH_AT && m->nincomplete == 0) {
+			rc = emit_groups(m);
+			clear_groups(m);
+			if (rc)
+				return rc;
+		}
+		if ((rc = new_group(m, h, m->stags, n, &g)) != 0)
+			return rc;
+	}
 	int64_t ts = 0;
 	if (sample_ts(m, s, &ts)) {
 		/* expfmt keeps the last timestamp of a series' samples. */
@@ -631,10 +680,14 @@ static int map_grouped(pf_mapper *m, const pf_sample *s, enum gkind gk)
 	case PF_SFX_COUNT:
 	case PF_SFX_GCOUNT:
 		count_value(s->value, s->value_text, &v, &text);
-		return scalar_set(m, &g->count, v, text);
+		rc = scalar_set(m, &g->count, v, text);
+		mark_complete(m, g);
+		return rc;
 	case PF_SFX_SUM:
 	case PF_SFX_GSUM:
-		return scalar_set(m, &g->sum, s->value, s->value_text);
+		rc = scalar_set(m, &g->sum, s->value, s->value_text);
+		mark_complete(m, g);
+		return rc;
 	case PF_SFX_CREATED:
 		return scalar_set(m, &g->created, s->value, s->value_text);
 	default:
@@ -739,8 +792,8 @@ static int emit_group_v2(pf_mapper *m, const group *g, size_t nt, const pf_str *
 	return rc;
 }
 
-/* Writes out the open family. */
-static int flush(pf_mapper *m)
+/* Writes out the groups held (the family stays open). */
+static int emit_groups(pf_mapper *m)
 {
 	pf_str k[4];
 	size_t maxe = 0, maxl = 0;
@@ -786,6 +839,13 @@ static int flush(pf_mapper *m)
 			rc = emit_group_v2(m, g, nt, k);
 	}
 out:
+	return rc;
+}
+
+/* Writes out the open family and closes it. */
+static int flush(pf_mapper *m)
+{
+	int rc = emit_groups(m);
 	close_family(m);
 	return rc;
 }
@@ -915,6 +975,7 @@ void pf_mapper_free(pf_mapper *m)
 		return;
 	free(m->tags);
 	free(m->base);
+	free(m->stags);
 	free(m->fields);
 	free(m->groups);
 	free(m->ents);

@@ -498,6 +498,61 @@ static void test_many_series(void)
 	pf_mapper_free(c.m);
 }
 
+/* A huge family, series one after the other: written out early (memory
+ * bounded), yet one point per series. Interleaved: held to the end. */
+static void test_large_family(void)
+{
+	static sink k; /* large: keep it off the stack */
+	char lab[160], val[32], want[256];
+	const int nser = 3000;
+
+	for (int layout = 0; layout < 2; layout++) {
+		pf_map_opts o = { .schema = PF_SCHEMA_TELEGRAF_V1, .format = PF_FORMAT_PROMETHEUS,
+				  .now_ns = 1 };
+		ctx c = { .unit = { "", 0 } };
+		pf_mapper *m = pf_mapper_new(&o, on_point, &k);
+		memset(&k, 0, sizeof(k));
+		c.m = m;
+		int early = -1;
+		/* Keep only what fits: the checks below look at counts and at a
+		 * few lines, so stop recording text after the buffer fills. */
+		for (int pass = 0; pass < (layout ? 3 : 1); pass++) {
+			for (int i = 0; i < nser; i++) {
+				const char *pad = "a-rather-long-label-value-to-fill-the-arena-quickly-0123456789";
+				if (layout == 0 || pass == 0) {
+					for (int b = 0; b < 4; b++) {
+						snprintf(lab, sizeof(lab), "id=%d,pad=%s,le=%d", i, pad, b);
+						snprintf(val, sizeof(val), "%d", i + b);
+						feed(&c, "big_bucket", "big", H, PF_SFX_BUCKET, lab, val, NOTS);
+					}
+				}
+				snprintf(lab, sizeof(lab), "id=%d,pad=%s", i, pad);
+				snprintf(val, sizeof(val), "%d", i);
+				if (layout == 0 || pass == 1)
+					feed(&c, "big_sum", "big", H, PF_SFX_SUM, lab, val, NOTS);
+				if (layout == 0 || pass == 2)
+					feed(&c, "big_count", "big", H, PF_SFX_COUNT, lab, val, NOTS);
+				if (early < 0 && k.npoints > 0)
+					early = i;
+			}
+		}
+		check(pf_mapper_finish(m) == 0, "finish large family");
+		check(k.npoints == nser, "large family: one point per series");
+		if (layout == 0)
+			check(early > 0 && early < nser, "large contiguous family written out early");
+		else
+			check(early < 0, "interleaved family held to the end");
+		/* Series are whole (the sink keeps the first 64 KiB of text). */
+		k.out[k.len] = '\0';
+		for (int i = 0; i <= 100; i += 50) {
+			snprintf(want, sizeof(want), "|id=%d,pad=a-rather-long-label-value-to-fill-the-arena-quickly-0123456789|0=%d,1=%d,2=%d,3=%d,count=%d,sum=%d|1\n",
+				 i, i, i + 1, i + 2, i + 3, i, i);
+			check(strstr(k.out, want) != NULL, "large family: series whole");
+		}
+		pf_mapper_free(m);
+	}
+}
+
 static void test_schema_names(void)
 {
 	enum pf_schema s;
@@ -525,6 +580,7 @@ int main(void)
 	test_stop();
 	test_reset();
 	test_many_series();
+	test_large_family();
 	test_schema_names();
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
