@@ -155,6 +155,7 @@ struct pf_parser {
 	/* OpenMetrics document checks. */
 	hset names_seen;  /* family names and the sample names they own */
 	hset groups_seen; /* groups of the current family */
+	hset typed;       /* 0.0.4: (name, type) of every TYPE line, to resume a split family */
 	int group_open;
 	uint64_t group;
 	int group_has_ts;
@@ -241,6 +242,7 @@ static void parser_init_state(pf_parser *p, enum pf_format fmt)
 	p->fam_has_help = p->fam_has_type = p->fam_has_unit = 0;
 	hset_clear(&p->names_seen);
 	hset_clear(&p->groups_seen);
+	hset_clear(&p->typed);
 	p->group_open = 0;
 	memset(&p->h, 0, sizeof(p->h));
 }
@@ -280,6 +282,7 @@ void pf_parser_free(pf_parser *p)
 	free(p->labels);
 	free(p->names_seen.k);
 	free(p->groups_seen.k);
+	free(p->typed.k);
 	free(p);
 }
 
@@ -803,6 +806,42 @@ static int family_open(pf_parser *p, const char *name, size_t n)
 	return 0;
 }
 
+static uint64_t typed_key(const char *name, size_t n, enum pf_mtype t)
+{
+	return fnv(FNV_OFF, name, n) ^ mix64((uint64_t)t + 1);
+}
+
+/*
+ * 0.0.4 only: a sample that does not continue the current family may resume
+ * one declared earlier (a family split by other metrics, which expfmt and
+ * Telegraf merge). Opens that family with its type and returns the sample's
+ * suffix, or -1 when no TYPE line names it.
+ */
+static int family_resume(pf_parser *p, pf_str name)
+{
+	static const struct { const char *sfx; enum pf_suffix s; enum pf_mtype t; } cand[] = {
+		{ "", PF_SFX_NONE, PF_MT_COUNTER }, { "", PF_SFX_NONE, PF_MT_GAUGE },
+		{ "", PF_SFX_NONE, PF_MT_SUMMARY }, { "", PF_SFX_NONE, PF_MT_UNTYPED },
+		{ "_bucket", PF_SFX_BUCKET, PF_MT_HISTOGRAM },
+		{ "_sum", PF_SFX_SUM, PF_MT_HISTOGRAM }, { "_count", PF_SFX_COUNT, PF_MT_HISTOGRAM },
+		{ "_sum", PF_SFX_SUM, PF_MT_SUMMARY }, { "_count", PF_SFX_COUNT, PF_MT_SUMMARY },
+	};
+	if (p->typed.n == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+		size_t sl = strlen(cand[i].sfx);
+		if (name.n <= sl || memcmp(name.p + name.n - sl, cand[i].sfx, sl) != 0)
+			continue;
+		if (!hset_has(&p->typed, typed_key(name.p, name.n - sl, cand[i].t)))
+			continue;
+		if (family_open(p, name.p, name.n - sl) != 0)
+			return -1;
+		p->type = cand[i].t;
+		return (int)cand[i].s;
+	}
+	return -1;
+}
+
 /* ---- metadata lines -------------------------------------------------------- */
 
 static int parse_type_word(const char *s, size_t n, enum pf_format fmt, enum pf_mtype *t)
@@ -977,6 +1016,8 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 				  : "counter, gauge, histogram, summary or untyped");
 		} else {
 			p->type = t;
+			if (!om && hset_add(&p->typed, typed_key(name.p, name.n, t)) < 0)
+				report(p, ln, 0, "out of memory");
 		}
 	} else if (kind == 3) {
 		pf_buf_reset(&p->unit);
@@ -1197,11 +1238,19 @@ static size_t om_exemplar(pf_parser *p, const char *s, size_t n, size_t i)
 	size_t len = 0;
 	if (i < n && s[i] != '}') {
 		for (;;) {
-			size_t j = scan_name(s, n, i, lname_first, lname_rest);
+			pf_str nm, val;
+			size_t ec, j;
+			if (i < n && s[i] == '"') {
+				j = read_quoted(p, s, n, i, &nm, &ec); /* a UTF-8 label name */
+				if (j == 0 || nm.n == 0)
+					return i + 1;
+			} else {
+				j = scan_name(s, n, i, lname_first, lname_rest);
+				nm.p = s + i;
+				nm.n = j - i;
+			}
 			if (j == i || j >= n || s[j] != '=')
 				return j + 1;
-			pf_str nm = { s + i, j - i }, val;
-			size_t ec;
 			if (j + 1 >= n || s[j + 1] != '"')
 				return j + 2;
 			size_t k = read_quoted(p, s, n, j + 1, &val, &ec);
@@ -1476,6 +1525,10 @@ done:
 	int sfx = family_suffix(p, name);
 	if (sfx < 0) {
 		family_close(p, ln);
+		if (!om)
+			sfx = family_resume(p, name);
+	}
+	if (sfx < 0) {
 		if (family_open(p, name.p, name.n) != 0) {
 			report(p, ln, 0, "out of memory");
 			return;

@@ -56,7 +56,7 @@ def main():
     conf = os.environ["PF_CONFORMANCE"]
     promflux = os.environ["PROMFLUX"]
     path = os.path.join(conf, "payloads", "python_client.txt")
-    text = open(path, encoding="utf-8").read()
+    text = open(path, encoding="utf-8", newline="").read()
     want = expected_points(text)
     if len(want) < 60:
         print("oracle found only %d points" % len(want))
