@@ -84,6 +84,17 @@ typedef struct glabel {
 	aref value;
 } glabel;
 
+/* A bound already formatted: the same few le/quantile texts come back in
+ * every series, and formatting them Go's way is not cheap. */
+typedef struct bcache {
+	unsigned char tlen; /* 0: empty */
+	char text[31];
+	char key[32];
+	double bound;
+} bcache;
+
+#define BCACHE_SIZE 64
+
 typedef struct slot {
 	uint32_t gen;
 	uint32_t idx;
@@ -130,6 +141,7 @@ struct pf_mapper {
 	size_t tsize;      /* power of two, or 0 */
 	uint32_t gen;      /* slots of other generations are empty */
 	size_t last;       /* the group used last, or NONE */
+	bcache bc[BCACHE_SIZE];
 };
 
 /* Grows an array to hold at least n elements. */
@@ -402,10 +414,9 @@ static uint64_t hash_tags(const pf_tag *t, size_t n)
 	return sum;
 }
 
-static int group_matches(const pf_mapper *m, const group *g, uint64_t h,
-			 const pf_tag *t, size_t n)
+static int labels_equal(const pf_mapper *m, const group *g, const pf_tag *t, size_t n)
 {
-	if (g->hash != h || g->nlab != n)
+	if (g->nlab != n)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		/* Usually the labels come in the same order: try that first. */
@@ -425,6 +436,12 @@ static int group_matches(const pf_mapper *m, const group *g, uint64_t h,
 			return 0;
 	}
 	return 1;
+}
+
+static int group_matches(const pf_mapper *m, const group *g, uint64_t h,
+			 const pf_tag *t, size_t n)
+{
+	return g->hash == h && labels_equal(m, g, t, n);
 }
 
 static void table_insert(pf_mapper *m, uint64_t h, size_t idx)
@@ -565,11 +582,28 @@ static void count_value(double v, pf_str text, double *out, pf_str *outtext)
 
 /* Parses an le/quantile bound and formats it as Go's FormatFloat(v, 'g',
  * -1, 64) does, which is how Telegraf names fields and tags. */
-static int bound_key(pf_str text, double *bound, char *dst)
+static int bound_key(pf_mapper *m, pf_str text, double *bound, char *dst)
 {
+	bcache *c = NULL;
+	if (text.n > 0 && text.n <= sizeof(c->text)) {
+		unsigned h = (unsigned)text.n * 31u + (unsigned char)text.p[0] * 7u +
+			     (unsigned char)text.p[text.n - 1];
+		c = &m->bc[h % BCACHE_SIZE];
+		if (c->tlen == text.n && memcmp(c->text, text.p, text.n) == 0) {
+			*bound = c->bound;
+			memcpy(dst, c->key, sizeof(c->key));
+			return 0;
+		}
+	}
 	if (pf_parse_float(text.p, text.n, bound) != 0)
 		return -1;
 	pf_fmt_float_g(dst, *bound);
+	if (c != NULL) {
+		c->tlen = (unsigned char)text.n;
+		memcpy(c->text, text.p, text.n);
+		memcpy(c->key, dst, sizeof(c->key));
+		c->bound = *bound;
+	}
 	return 0;
 }
 
@@ -634,11 +668,11 @@ static int map_grouped(pf_mapper *m, const pf_sample *s, enum gkind gk)
 	/* A bucket or quantile whose bound does not parse has no name to
 	 * go by (expfmt refuses the whole input): it is left out. */
 	if (gk == G_HISTOGRAM && s->suffix == PF_SFX_BUCKET) {
-		if (bound_key(label_value(s, skip), &bound, key) != 0)
+		if (bound_key(m, label_value(s, skip), &bound, key) != 0)
 			return 0;
 	} else if (gk == G_SUMMARY && s->suffix == PF_SFX_NONE) {
 		pf_str q = label_value(s, skip);
-		if (q.n == 0 || bound_key(q, &bound, key) != 0)
+		if (q.n == 0 || bound_key(m, q, &bound, key) != 0)
 			return 0;
 	}
 
@@ -650,8 +684,15 @@ static int map_grouped(pf_mapper *m, const pf_sample *s, enum gkind gk)
 		return rc;
 
 	size_t n = labels_to_tags(s, skip, m->stags);
-	uint64_t h = hash_tags(m->stags, n);
-	g = lookup_group(m, h, m->stags, n);
+	/* Most samples continue the series before them: no need to hash. */
+	uint64_t h = 0;
+	g = NULL;
+	if (m->last != NONE && labels_equal(m, &m->groups[m->last], m->stags, n)) {
+		g = &m->groups[m->last];
+	} else {
+		h = hash_tags(m->stags, n);
+		g = lookup_group(m, h, m->stags, n);
+	}
 	if (g == NULL) {
 		/* A new series: the time to write out a large family early,
 		 * when nothing held still waits for samples. */

@@ -498,6 +498,25 @@ static void test_many_series(void)
 	pf_mapper_free(c.m);
 }
 
+/* Bounds are formatted through a small cache: texts that share a cache
+ * slot (same length, first and last byte) must still be told apart. */
+static void test_bound_cache(void)
+{
+	ctx c;
+	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		const char *lab[] = { "s=a,le=1e6", "s=a,le=1.6", "s=a,le=1_6", "s=b,le=1.6", "s=b,le=1e6" };
+		for (int j = i * 3; j < (i ? 5 : 3); j++)
+			feed(&c, "h_bucket", "h", H, PF_SFX_BUCKET, lab[j], i ? "2" : "1", NOTS);
+	}
+	feed(&c, "s", "s", S, PF_SFX_NONE, "quantile=1e6", "3", NOTS);
+	feed(&c, "s", "s", S, PF_SFX_NONE, "quantile=1.6", "4", NOTS);
+	done(&c, "bound cache",
+	     "h|s=a|1e+06=1,1.6=1,count=~0,sum=~0|1700000000000000000\n"
+	     "h|s=b|1.6=2,1e+06=2,count=~0,sum=~0|1700000000000000000\n"
+	     "s||1e+06=3,1.6=4,count=~0,sum=~0|1700000000000000000\n");
+}
+
 /* A huge family, series one after the other: written out early (memory
  * bounded), yet one point per series. Interleaved: held to the end. */
 static void test_large_family(void)
@@ -580,6 +599,7 @@ int main(void)
 	test_stop();
 	test_reset();
 	test_many_series();
+	test_bound_cache();
 	test_large_family();
 	test_schema_names();
 	printf("%d checks, %d failed\n", checks, failures);
