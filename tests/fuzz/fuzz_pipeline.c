@@ -60,10 +60,23 @@ static void on_msg(void *ud, const char *msg)
 		fail("message is NULL");
 	/* strlen() reads the whole message, so ASan sees a bad pointer here. */
 	size_t len = strlen(msg);
+	const char *bad = NULL;
 	if (len < sizeof(FUZZ_SOURCE) || memcmp(msg, FUZZ_SOURCE ":", sizeof(FUZZ_SOURCE)) != 0)
-		fail("message does not start with \"SOURCE:\"");
-	if (memchr(msg, '\n', len) != NULL)
-		fail("message spans more than one line");
+		bad = "message does not start with \"SOURCE:\"";
+	else if (memchr(msg, '\n', len) != NULL)
+		bad = "message spans more than one line";
+	if (bad != NULL) {
+		fprintf(stderr, "fuzz_pipeline: the message: \"");
+		for (size_t i = 0; i < len; i++) {
+			unsigned char c = (unsigned char)msg[i];
+			if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+				fputc(c, stderr);
+			else
+				fprintf(stderr, "\\x%02x", c);
+		}
+		fprintf(stderr, "\"\n");
+		fail(bad);
+	}
 }
 
 /* The output must be whole, non-empty lines. */
