@@ -265,6 +265,121 @@ static void test_escaping(void)
 	}
 }
 
+/* The reference escaper, one byte at a time, for the policy in
+ * lineproto.c: specials get a backslash, TAB LF FF CR become letters.
+ * Returns -1 where the encoder must refuse (other controls in names). */
+static int ref_esc(char *d, const char *s, size_t n, const char *specials, int str)
+{
+	char *d0 = d;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		const char *l = strchr("\tt\nn\ff\rr", c);
+		if (c != 0 && strchr(specials, c)) {
+			*d++ = '\\';
+			*d++ = (char)c;
+		} else if (c != 0 && l != NULL && ((l - "\tt\nn\ff\rr") % 2) == 0) {
+			*d++ = '\\';
+			*d++ = l[1];
+		} else if (!str && (c < 0x20 || c == 0x7f)) {
+			return -1;
+		} else {
+			*d++ = (char)c;
+		}
+	}
+	return (int)(d - d0);
+}
+
+/* Random components of 0-40 bytes, drawn from bytes that matter, at every
+ * offset against the 8-byte word scan: our output must equal the
+ * byte-at-a-time reference. */
+static void test_escaping_random(void)
+{
+	static const char alphabet[] = "abcXYZ019_-.:/ ,=\"\\\t\n\f\r\x01\x7f#";
+	static const char *const utf8[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80" };
+	char m[64], k[64], v[64], fk[64], sv[64];
+	char want[1024], line[1024], *w;
+	size_t lens[5];
+	char *bufs[5] = { m, k, v, fk, sv };
+	pf_tag tag;
+	pf_field f;
+	pf_point p;
+	int iter, bad = 0, rc;
+
+	srand(777);
+	for (iter = 0; iter < 20000; iter++) {
+		int j, refuse = 0, r;
+
+		for (j = 0; j < 5; j++) {
+			size_t n = (size_t)(rand() % 41), i = 0;
+			while (i < n) {
+				if (rand() % 8 == 0) {
+					const char *u = utf8[rand() % 3];
+					size_t un = strlen(u);
+					if (i + un > n)
+						break;
+					memcpy(bufs[j] + i, u, un);
+					i += un;
+				} else {
+					bufs[j][i++] = alphabet[rand() % (sizeof alphabet - 1)];
+				}
+			}
+			lens[j] = i;
+		}
+		/* Keep names valid at their ends so the test is about escaping. */
+		for (j = 0; j < 4; j++) {
+			if (lens[j] == 0 || bufs[j][lens[j] - 1] == '\\')
+				bufs[j][lens[j]++] = 'z';
+		}
+		if (m[0] == '#')
+			m[0] = 'q';
+		memset(&p, 0, sizeof p);
+		p.measurement = (pf_str){ m, lens[0] };
+		tag = (pf_tag){ { k, lens[1] }, { v, lens[2] } };
+		p.tags = &tag;
+		p.ntags = 1;
+		memset(&f, 0, sizeof f);
+		f.key = (pf_str){ fk, lens[3] };
+		f.kind = PF_FIELD_STRING;
+		f.v.s = (pf_str){ sv, lens[4] };
+		p.fields = &f;
+		p.nfields = 1;
+
+		w = want;
+		if ((r = ref_esc(w, m, lens[0], ", ", 0)) < 0)
+			refuse = 1;
+		w += r > 0 ? r : 0;
+		*w++ = ',';
+		if ((r = ref_esc(w, k, lens[1], ",= ", 0)) < 0)
+			refuse = 1;
+		w += r > 0 ? r : 0;
+		*w++ = '=';
+		if ((r = ref_esc(w, v, lens[2], ",= ", 0)) < 0)
+			refuse = 1;
+		w += r > 0 ? r : 0;
+		*w++ = ' ';
+		if ((r = ref_esc(w, fk, lens[3], ",= ", 0)) < 0)
+			refuse = 1;
+		w += r > 0 ? r : 0;
+		*w++ = '=';
+		*w++ = '"';
+		w += ref_esc(w, sv, lens[4], "\"\\", 1);
+		*w++ = '"';
+		*w = '\0';
+
+		rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
+		if (refuse ? rc != -EINVAL
+			   : (rc != 0 || strlen(line) != (size_t)(w - want) ||
+			      memcmp(line, want, (size_t)(w - want)) != 0)) {
+			if (bad++ < 5)
+				printf("FAIL random escaping %d: rc %d refuse %d\n  got  %s\n"
+				       "  want %s\n", iter, rc, refuse, line, want);
+		}
+	}
+	CHECK(bad == 0, "random escaping: %d of 20000 differ", bad);
+}
+
 static void test_backslash_and_names(void)
 {
 	char line[1024];
@@ -596,6 +711,7 @@ int main(void)
 	test_float_text_ok();
 	test_precision_parse();
 	test_escaping();
+	test_escaping_random();
 	test_backslash_and_names();
 	test_sorting();
 	test_nonfinite();
