@@ -488,10 +488,43 @@ static int reads_back(uint64_t m, int e, double v)
 	return strtod(t, NULL) == v;
 }
 
+/* Whether p + 1 significant digits can say a: the correctly rounded
+ * ones, or, when the rounding interval is lopsided (a a power of two), a
+ * neighbour one unit away, which can fall inside it when the nearest
+ * falls outside: so the result is the shortest, as Go's (Ryu) finds. */
+static int try_digits(double a, int p, char *ds, int *nd, int *x)
+{
+	char tmp[48];
+	uint64_t m = 0;
+	int i;
+
+	snprintf(tmp, sizeof tmp, "%.*e", p, a);
+	*nd = read_e(tmp, ds, x);
+	if (strtod(tmp, NULL) == a)
+		return 1;
+	for (i = 0; i < *nd; i++)
+		m = m * 10 + (uint64_t)(ds[i] - '0');
+	if (reads_back(m + 1, *x - p, a)) {
+		snprintf(ds, 32, "%llu", (unsigned long long)(m + 1));
+		*nd = (int)strlen(ds);
+		if (*nd > p + 1) /* 9.99 + 0.01 = 10.00: one more digit */
+			(*x)++;
+		return 1;
+	}
+	if (m > 1 && reads_back(m - 1, *x - p, a)) {
+		snprintf(ds, 32, "%llu", (unsigned long long)(m - 1));
+		*nd = (int)strlen(ds);
+		if (*nd < p + 1) /* 1.00 - 0.01 = 0.99 */
+			(*x)--;
+		return 1;
+	}
+	return 0;
+}
+
 size_t pf_fmt_float_g(char *dst, double v)
 {
 	char ds[32], tmp[48];
-	int nd, x, p, neg;
+	int nd, x, neg;
 	double a;
 
 	if (isnan(v)) {
@@ -518,40 +551,24 @@ size_t pf_fmt_float_g(char *dst, double v)
 		return layout_g(dst, neg, ds, nd, x);
 	}
 
-	/* Shortest digits: the first precision whose correctly rounded
-	 * digits read back as v. When the rounding interval is lopsided (v a
-	 * power of two) the nearest p-digit decimal may fall outside it while
-	 * its neighbour one unit away falls inside: try both neighbours too,
-	 * so the result is the shortest, as Go's (Ryu) algorithm finds. */
-	for (p = 0; p < 17; p++) {
-		uint64_t m = 0;
-		int i;
-
-		snprintf(tmp, sizeof tmp, "%.*e", p, a);
-		nd = read_e(tmp, ds, &x);
-		if (strtod(tmp, NULL) == a)
-			goto found;
-		for (i = 0; i < nd; i++)
-			m = m * 10 + (uint64_t)(ds[i] - '0');
-		if (reads_back(m + 1, x - p, a)) {
-			snprintf(ds, sizeof ds, "%llu", (unsigned long long)(m + 1));
-			nd = (int)strlen(ds);
-			if (nd > p + 1) /* 9.99 + 0.01 = 10.00: one more digit */
-				x++;
-			goto found;
+	/* Shortest digits: the smallest precision that finds digits reading
+	 * back as v (try_digits). Finding them is monotonic in the precision
+	 * (append a zero), so a binary search over 1..17 digits does. */
+	{
+		int lo = 0, hi = 16;
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+			if (try_digits(a, mid, ds, &nd, &x))
+				hi = mid;
+			else
+				lo = mid + 1;
 		}
-		if (m > 1 && reads_back(m - 1, x - p, a)) {
-			snprintf(ds, sizeof ds, "%llu", (unsigned long long)(m - 1));
-			nd = (int)strlen(ds);
-			if (nd < p + 1) /* 1.00 - 0.01 = 0.99 */
-				x--;
-			goto found;
+		if (!try_digits(a, lo, ds, &nd, &x)) {
+			/* 17 significant digits always read back. */
+			snprintf(tmp, sizeof tmp, "%.16e", a);
+			nd = read_e(tmp, ds, &x);
 		}
 	}
-	/* 17 significant digits always read back. */
-	snprintf(tmp, sizeof tmp, "%.16e", a);
-	nd = read_e(tmp, ds, &x);
-found:
 	while (nd > 1 && ds[nd - 1] == '0')
 		nd--;
 	return layout_g(dst, neg, ds, nd, x);
