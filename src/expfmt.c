@@ -169,11 +169,22 @@ static void report(pf_parser *p, unsigned long line, unsigned long col, const ch
 
 static void report(pf_parser *p, unsigned long line, unsigned long col, const char *fmt, ...)
 {
-	char msg[512];
+	char raw[512], msg[512 * 4];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	/* Names quoted from the input may hold control bytes (an escaped
+	 * newline in a quoted name): a message stays one printable line. */
+	size_t o = 0;
+	for (const char *r = raw; *r; r++) {
+		unsigned char c = (unsigned char)*r;
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x%02x", c);
+		else
+			msg[o++] = (char)c;
+	}
+	msg[o] = '\0';
 	p->stats.errors++;
 	if (col == 0)
 		col = 1; /* a document-level rule: point at the line where it was found */

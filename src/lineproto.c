@@ -833,7 +833,7 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		      char *err, size_t errlen)
 {
 	static const pf_str nokey = { NULL, 0 };
-	struct escerr e;
+	struct escerr e = { 0, 0, 0 };
 	char *d = *pd, sep;
 	const pf_str *prev = NULL;
 	size_t i, k;
