@@ -1,0 +1,85 @@
+/*
+ * http.h: HTTP GETs on a libuv loop through libcurl's multi interface.
+ *
+ * The only module that knows both libcurl and libuv: curl's sockets are
+ * watched with uv_poll handles and its timeout with one uv_timer, as in
+ * curl's docs/examples/multi-uv.c, with the fixes curl's own ghiper.c makes
+ * (drain curl_multi_info_read after every socket action, pass poll errors
+ * as CURL_CSELECT_ERR, never call curl from inside its timer callback).
+ * Connections are reused across requests (keep-alive) through the multi
+ * handle's connection pool.
+ *
+ * Ownership: pf_http owns the multi handle, the poll handles and the timer;
+ * pf_http_close() closes them and calls its callback when every handle is
+ * closed. A request copies what it needs from pf_http_req; the caller's
+ * strings need not outlive pf_http_get().
+ */
+#ifndef PF_HTTP_H
+#define PF_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+typedef struct pf_http pf_http;
+typedef struct pf_http_xfer pf_http_xfer;
+
+typedef struct pf_http_result {
+	int ok;               /* transfer completed and status is 2xx */
+	long status;          /* HTTP status, 0 when none was received */
+	int curl_code;        /* CURLcode */
+	int cancelled;        /* pf_http_cancel() or an on_header/on_data abort */
+	char error[256];      /* why it failed, for a log line ("" when ok) */
+	uint64_t body_bytes;  /* bytes handed to on_data (after decompression) */
+	uint64_t wire_bytes;  /* bytes received on the wire (compressed) */
+	double total_s;       /* from start to completion */
+} pf_http_result;
+
+typedef struct pf_http_req {
+	const char *url;         /* http(s)://...; unix:///run/x.sock?path=/metrics */
+	const char *accept;      /* Accept header value, or NULL */
+	const char *const *headers; /* "Name: value" lines */
+	size_t nheaders;
+	const char *username;    /* basic auth when not NULL */
+	const char *password;
+	const char *bearer;      /* Authorization: Bearer ..., when not NULL */
+	const char *tls_ca;      /* files; NULL = system defaults */
+	const char *tls_cert;
+	const char *tls_key;
+	const char *tls_server_name; /* verify the certificate against this name */
+	int tls_insecure;        /* do not verify the peer at all */
+	const char *proxy;       /* NULL = no proxy (environment ignored) */
+	uint64_t timeout_ms;     /* whole transfer */
+	uint64_t max_body;       /* decompressed bytes; more aborts with an error */
+	int gzip;                /* send Accept-Encoding: gzip and decompress */
+
+	void *ud;
+	/* Response headers complete (for the final response after redirects).
+	 * content_type may be NULL. Return nonzero to abort the transfer. */
+	int (*on_header)(void *ud, long status, const char *content_type);
+	/* A chunk of the (decompressed) body. Return nonzero to abort. */
+	int (*on_data)(void *ud, const char *p, size_t n);
+	/* Always called exactly once for a transfer that pf_http_get() started,
+	 * from the loop (never from inside pf_http_get()). */
+	void (*on_done)(void *ud, const pf_http_result *r);
+} pf_http_req;
+
+/* Returns a new client on loop, or NULL. */
+pf_http *pf_http_new(uv_loop_t *loop);
+
+/* Starts a GET. Returns 0 (on_done will be called; *xfer, if not NULL,
+ * identifies the transfer until then) or a negative errno (no callback). */
+int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer);
+
+/* Ends a transfer early; its on_done is called with cancelled set. */
+void pf_http_cancel(pf_http_xfer *x);
+
+/* Cancels every transfer, closes every handle, then calls done(ud) (from
+ * the loop) and frees h. */
+void pf_http_close(pf_http *h, void (*done)(void *ud), void *ud);
+
+/* curl_version_info() as one line for the start-up log. */
+const char *pf_http_version(void);
+
+#endif

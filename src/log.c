@@ -1,0 +1,108 @@
+/* log.c: logfmt lines on stderr (see log.h). */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static enum pf_log_level max_level = PF_LOG_INFO;
+static int journal = -1; /* unknown until the first line */
+
+static const char *const names[] = { "crit", "error", "warn", "info", "debug" };
+/* syslog priorities: crit 2, err 3, warning 4, info 6, debug 7 */
+static const int prio[] = { 2, 3, 4, 6, 7 };
+
+void pf_log_set_level(enum pf_log_level lvl)
+{
+	max_level = lvl;
+}
+
+enum pf_log_level pf_log_get_level(void)
+{
+	return max_level;
+}
+
+int pf_log_level_parse(const char *s, enum pf_log_level *out)
+{
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*out = (enum pf_log_level)i;
+			return 0;
+		}
+	}
+	if (strcmp(s, "warning") == 0) {
+		*out = PF_LOG_WARN;
+		return 0;
+	}
+	return -1;
+}
+
+static void vlog(enum pf_log_level lvl, const char *kv, const char *fmt, va_list ap)
+{
+	char msg[2048], line[2048 * 4 + 256];
+	size_t o = 0;
+
+	if (journal < 0)
+		journal = getenv("JOURNAL_STREAM") != NULL;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (journal)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "<%d>", prio[lvl]);
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "level=%s ", names[lvl]);
+	if (kv && *kv)
+		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s ", kv);
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "msg=\"");
+	for (const char *m = msg; *m && o < sizeof(line) - 8; m++) {
+		unsigned char c = (unsigned char)*m;
+		if (c == '"' || c == '\\') {
+			line[o++] = '\\';
+			line[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", c);
+		} else {
+			line[o++] = (char)c;
+		}
+	}
+	line[o++] = '"';
+	line[o++] = '\n';
+	/* One write per line, so lines of concurrent writers never interleave. */
+	fwrite(line, 1, o, stderr);
+	fflush(stderr);
+}
+
+void pf_log(enum pf_log_level lvl, const char *kv, const char *fmt, ...)
+{
+	if (lvl > max_level)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(lvl, kv, fmt, ap);
+	va_end(ap);
+}
+
+void pf_fatal(const char *kv, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(PF_LOG_CRIT, kv, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+int pf_ratelimit_ok(pf_ratelimit *r, uint64_t now_ms, unsigned burst, uint64_t window_ms,
+		    unsigned *suppressed)
+{
+	if (now_ms - r->window_start_ms >= window_ms || r->window_start_ms == 0) {
+		r->window_start_ms = now_ms ? now_ms : 1;
+		r->sent = 0;
+	}
+	if (r->sent < burst) {
+		r->sent++;
+		if (suppressed)
+			*suppressed = r->suppressed;
+		r->suppressed = 0;
+		return 1;
+	}
+	r->suppressed++;
+	return 0;
+}
