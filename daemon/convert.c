@@ -6,8 +6,10 @@
  * and writes the line protocol to stdout as it is produced. Parse errors
  * go to stderr as "FILE:LINE:COL: message".
  *
- * With --format auto the pipeline holds the whole body until it has seen
- * its last line (OpenMetrics ends in "# EOF"), so nothing streams.
+ * Without --format (or with --format auto) there is no Content-Type to go
+ * by: the pipeline holds the whole body until it has seen its last line
+ * (OpenMetrics ends in "# EOF"), so nothing streams. --format prometheus
+ * or openmetrics streams.
  *
  * With --reject the input is all or nothing, as a Prometheus server treats
  * a scrape: the output is held until the end and written only when every
@@ -38,8 +40,9 @@ void pf_convert_usage(FILE *f)
 	fputs("usage: promflux convert [OPTIONS] [FILE|-]\n"
 	      "  Reads exposition text from FILE (default: stdin) and writes line protocol to stdout.\n"
 	      "  --schema S        telegraf-v1 (default), telegraf-v2, influxdb-prom\n"
-	      "  --format F        prometheus (text 0.0.4, default), openmetrics, or auto:\n"
-	      "                    OpenMetrics when the input ends in '# EOF' (holds the whole input)\n"
+	      "  --format F        prometheus (text 0.0.4), openmetrics, or auto (default):\n"
+	      "                    OpenMetrics when the input ends in '# EOF' (holds the whole input;\n"
+	      "                    give the format to stream)\n"
 	      "  --precision P     timestamp precision: ns, us, ms (default), s\n"
 	      "  --time T          Unix time in ns for samples without a timestamp (default: now)\n"
 	      "  --tag k=v         add a tag to every point (repeatable; a label of that name wins)\n"
@@ -215,7 +218,7 @@ int pf_cmd_convert(int argc, char **argv)
 	int done = 0;
 
 	memset(&a, 0, sizeof a);
-	a.opts.format = PF_FORMAT_PROMETHEUS;
+	a.opts.format = PF_FORMAT_AUTO;
 	a.opts.on_error = PF_ON_ERROR_SKIP;
 	a.opts.map.schema = PF_SCHEMA_TELEGRAF_V1;
 	a.opts.precision = PF_PREC_MS;

@@ -125,6 +125,8 @@ def main():
         rc, out_p, _ = expect(["convert", "--format", "auto", "--time", t, "--precision", "ns", path], 0)
         check(out_p == out, "--format auto reads 0.0.4 without '# EOF'", repr(out_p))
         expect(["convert", "--format", "prometheus", "-"], 1, stdin=om)
+        rc, out_def, _ = expect(["convert", "--precision", "ns", "-"], 0, stdin=om)
+        check(out_def == out_om, "without --format, '# EOF' input is read as OpenMetrics", repr(out_def))
 
         # A body larger than one 64 KiB read, fed from a pipe: every sample arrives.
         big = b"".join(b"m_%d{i=\"%d\"} %d\n" % (i % 7, i, i) for i in range(20000))
