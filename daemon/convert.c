@@ -293,6 +293,14 @@ int pf_cmd_convert(int argc, char **argv)
 	const pf_pipeline_stats *ps = pf_pipeline_get_stats(pl);
 	if (ps->parse.errors > 0 || ps->encode_errors > 0)
 		failed = 1;
+	/* Nothing is dropped without a word: say what was not written. */
+	if (ps->parse.errors || ps->encode_errors || ps->lp.fields_nonfinite || ps->lp.points_dropped)
+		fprintf(stderr, "promflux convert: %s: %llu lines rejected, %llu points not encodable, "
+			"%llu NaN/Inf values not written (InfluxDB cannot store them), "
+			"%llu points left without a field\n", a.opts.source,
+			(unsigned long long)ps->parse.errors, (unsigned long long)ps->encode_errors,
+			(unsigned long long)ps->lp.fields_nonfinite,
+			(unsigned long long)ps->lp.points_dropped);
 
 	pf_pipeline_free(pl);
 	pf_buf_free(&out);

@@ -125,6 +125,12 @@ def main():
         rc, out_p, _ = expect(["convert", "--format", "auto", "--time", t, "--precision", "ns", path], 0)
         check(out_p == out, "--format auto reads 0.0.4 without '# EOF'", repr(out_p))
         expect(["convert", "--format", "prometheus", "-"], 1, stdin=om)
+        # NaN and Inf cannot be stored: not written, said on stderr, not an error.
+        rc, out_nan, _ = expect(["convert", "--format", "prometheus", "--time", t, "-"], 0,
+                                err_re=r"<stdin>: 0 lines rejected, 0 points not encodable, 2 NaN/Inf values "
+                                       r"not written .*, 2 points left without a field",
+                                stdin=b"a NaN\nb +Inf\nc 1\n")
+        check(out_nan.startswith("c value=1 "), "only the finite sample is written", repr(out_nan))
         rc, out_def, _ = expect(["convert", "--precision", "ns", "-"], 0, stdin=om)
         check(out_def == out_om, "without --format, '# EOF' input is read as OpenMetrics", repr(out_def))
 
