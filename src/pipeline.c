@@ -24,6 +24,8 @@ struct pf_pipeline {
 	pf_pipeline_stats stats;
 	unsigned long line; /* of the sample being mapped, for messages */
 	pf_buf hold;        /* the body, while its format is not known */
+	pf_sample_filter_fn filter;
+	void *filter_ud;
 };
 
 /* Holding a body of unknown format is bounded like a scrape body. */
@@ -88,7 +90,16 @@ static int on_sample(void *ud, const pf_sample *s)
 		    "(years 1677 to 2262)", (int)(s->name.n > 80 ? 80 : s->name.n), s->name.p);
 		return 0;
 	}
+	if (pl->filter != NULL && (s = pl->filter(pl->filter_ud, s)) == NULL)
+		return 0;
+	pl->stats.samples_kept++;
 	return pf_mapper_sample(pl->mapper, s);
+}
+
+void pf_pipeline_set_filter(pf_pipeline *pl, pf_sample_filter_fn fn, void *ud)
+{
+	pl->filter = fn;
+	pl->filter_ud = ud;
 }
 
 pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_fn on_msg, void *ud)

@@ -29,6 +29,7 @@ typedef struct pf_pipeline_stats {
 	pf_parse_stats parse;
 	pf_lp_stats lp;
 	uint64_t encode_errors; /* points the encoder refused (reported) */
+	uint64_t samples_kept;  /* samples handed to the mapper (after the filter) */
 } pf_pipeline_stats;
 
 /* Receives one message line (no newline). */
@@ -39,6 +40,14 @@ typedef struct pf_pipeline pf_pipeline;
 /* Returns a new pipeline appending to out (borrowed), or NULL. */
 pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out,
 			     pf_msg_fn on_msg, void *ud);
+
+/* Optional hook between the parser and the mapper (relabelling): returns
+ * the sample to map, either s itself or one the filter owns (valid until
+ * its next call), or NULL to drop it. */
+typedef const pf_sample *(*pf_sample_filter_fn)(void *ud, const pf_sample *s);
+
+/* Sets (or, with fn NULL, removes) the filter. Kept across resets. */
+void pf_pipeline_set_filter(pf_pipeline *pl, pf_sample_filter_fn fn, void *ud);
 
 /* Same returns as pf_parser_feed(); -E2BIG when out is full. */
 int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len);

@@ -1,0 +1,74 @@
+/*
+ * schedule.h: when each target is scraped.
+ *
+ * Each target (one job x one URL) fires at a stable offset inside its
+ * interval, as Prometheus does: offset = FNV-1a(job, url) mod interval,
+ * taken against the wall clock, so a restart keeps the phase and 10,000
+ * targets spread evenly instead of firing at once. An optional random
+ * jitter (0 .. jitter_ms) is added to each tick, never accumulated: tick k
+ * is due at start + offset + k * interval.
+ *
+ * A target never has two scrapes in flight: a tick that finds the previous
+ * one still running (or still waiting for a slot) is skipped and counted.
+ * At most max_concurrent scrapes run at once; a tick beyond the cap waits
+ * in a FIFO, and when a slot frees it starts, unless it has waited a whole
+ * interval (its next tick has come and been skipped meanwhile): then its
+ * data would be stale, and it is dropped and counted as late.
+ *
+ * Memory: one small record per target (a uv_timer and a few integers,
+ * about 200 bytes); no scrape state is held for an idle target.
+ * Ownership: the scheduler owns its timers and frees itself in
+ * pf_sched_close()'s last close callback.
+ */
+#ifndef PF_SCHEDULE_H
+#define PF_SCHEDULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+typedef struct pf_sched pf_sched;
+
+/* Starts the scrape of target id. Returns 0 when it runs (the caller then
+ * calls pf_sched_done(id) exactly once, later), or a negative errno when it
+ * finished (failed) at once: the target is free again. */
+typedef int (*pf_sched_start_fn)(void *ud, size_t id);
+
+typedef struct pf_sched_stats {
+	uint64_t ticks;        /* ticks that came due */
+	uint64_t started;      /* scrapes started */
+	uint64_t skipped_busy; /* ticks skipped: the previous scrape was running or waiting */
+	uint64_t skipped_late; /* ticks dropped after waiting a whole interval for a slot */
+	uint64_t queued;       /* ticks that had to wait for a slot */
+	size_t running;        /* scrapes in flight now */
+	size_t max_running;    /* most at once */
+} pf_sched_stats;
+
+/* Returns a scheduler or NULL. max_concurrent 0 means no cap. */
+pf_sched *pf_sched_new(uv_loop_t *loop, unsigned max_concurrent, uint64_t jitter_ms,
+		       pf_sched_start_fn fn, void *ud);
+
+/* Adds a target (before pf_sched_start) and returns its id (0, 1, ...), or
+ * a negative errno. interval_ms must be > 0. */
+long pf_sched_add(pf_sched *s, const char *job, const char *url, uint64_t interval_ms);
+
+/* Arms the timers. once: every target fires at once (still under the cap),
+ * a single time, with no offset and no jitter. Returns 0 or a negative errno. */
+int pf_sched_start(pf_sched *s, int once);
+
+/* The scrape of target id has ended. */
+void pf_sched_done(pf_sched *s, size_t id);
+
+/* Stops every timer and forgets waiting ticks; running scrapes go on. */
+void pf_sched_stop(pf_sched *s);
+
+const pf_sched_stats *pf_sched_get_stats(const pf_sched *s);
+
+/* The stable offset of a target inside its interval (ms). */
+uint64_t pf_sched_offset(const char *job, const char *url, uint64_t interval_ms);
+
+/* Closes every timer, then calls done(ud) from the loop and frees s. */
+void pf_sched_close(pf_sched *s, void (*done)(void *ud), void *ud);
+
+#endif

@@ -1,0 +1,637 @@
+/*
+ * scrape.c: one scrape of one target (see scrape.h).
+ *
+ * The flow of a scrape, all on the loop:
+ *   pf_scrape_start  takes a slot from the job's pool, builds the request
+ *   on_header        status and Content-Type: picks the format, resets the pipeline
+ *   on_data          feeds the pipeline; sample_limit and parse rejections abort
+ *   on_done          finishes the pipeline, appends the synthetic series,
+ *                    writes the buffer to every sink, logs, returns the slot
+ */
+#include "scrape.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline.h"
+#include "relabel.h"
+
+/* Text 0.0.4 first (what Telegraf asks for), OpenMetrics second. */
+#define ACCEPT "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+
+/* A failing target: the first failure, then one line per window. */
+#define FAIL_WINDOW_MS (5 * 60 * 1000)
+#define PARSE_BURST 5
+#define PARSE_WINDOW_MS (60 * 1000)
+/* A pooled output buffer larger than this is released after its scrape. */
+#define KEEP_BUF (8u << 20)
+/* Token and password files are small; more is a mistake. */
+#define SECRET_MAX 65536
+
+typedef struct slot slot;
+typedef struct job_ctx job_ctx;
+
+typedef struct target {
+	const char *url;        /* borrowed from the configuration */
+	uint32_t job;
+	uint32_t fails;         /* consecutive failed scrapes */
+	pf_ratelimit rl_fail;
+	pf_ratelimit rl_parse;
+	slot *inflight;
+} target;
+
+struct job_ctx {
+	const pf_job *job;
+	pf_relabel *relabel;    /* NULL when it would do nothing */
+	pf_tag *tags;           /* template: our tags, the url tag last (value per scrape) */
+	size_t ntags;
+	int url_tag;            /* index of the url tag, or -1 */
+	const char **headers;   /* "Name: value" */
+	char *bearer;           /* the token file's content, cached */
+	struct stat bearer_st;
+	slot *pool;             /* free slots */
+};
+
+struct slot {
+	pf_scraper *s;
+	job_ctx *j;
+	size_t id;
+	pf_pipeline *pl;
+	pf_buf out;
+	pf_tag *tags;
+	pf_http_xfer *xfer;
+	uint64_t t0;            /* uv_hrtime at start */
+	int64_t now_ns;         /* the scrape's timestamp */
+	uint64_t kept;          /* samples past the filter, for sample_limit */
+	int started_body;       /* on_header accepted the response */
+	int failed;             /* a reason is set */
+	char reason[320];
+	slot *next;
+};
+
+struct pf_scraper {
+	pf_scraper_opts o;
+	job_ctx *jobs;
+	size_t njobs;
+	target *t;
+	size_t n;
+	size_t running;
+	int shutdown;
+	pf_scraper_stats st;
+};
+
+/* ---- set-up ---- */
+
+static int add_tag(pf_tag *tags, size_t *n, const char *k, const char *v)
+{
+	/* A later tag of the same key replaces an earlier one (job beats global). */
+	for (size_t i = 0; i < *n; i++) {
+		if (pf_str_eqc(tags[i].key, k)) {
+			tags[i].value = pf_str_c(v);
+			return (int)i;
+		}
+	}
+	tags[*n] = (pf_tag){ pf_str_c(k), pf_str_c(v) };
+	return (int)(*n)++;
+}
+
+static int job_init(pf_scraper *s, job_ctx *j, const pf_job *job)
+{
+	const pf_config *c = s->o.cfg;
+	j->job = job;
+	j->url_tag = -1;
+	size_t max = c->ntags + 1 + job->ntags + 1;
+	j->tags = calloc(max, sizeof(pf_tag));
+	const char **keys = calloc(max, sizeof(char *));
+	if (j->tags == NULL || keys == NULL) {
+		free(keys);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < c->ntags; i++)
+		add_tag(j->tags, &n, c->tags[i].key, c->tags[i].value);
+	if (!c->omit_hostname && c->hostname && *c->hostname)
+		add_tag(j->tags, &n, "host", c->hostname);
+	for (size_t i = 0; i < job->ntags; i++)
+		add_tag(j->tags, &n, job->tags[i].key, job->tags[i].value);
+	if (job->url_tag && *job->url_tag)
+		j->url_tag = add_tag(j->tags, &n, job->url_tag, "");
+	j->ntags = n;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = j->tags[i].key.p; /* NUL-terminated: they come from the config */
+
+	pf_relabel_opts ro = {
+		.include = (const char *const *)job->metric_include, .ninclude = job->nmetric_include,
+		.exclude = (const char *const *)job->metric_exclude, .nexclude = job->nmetric_exclude,
+		.label_drop = (const char *const *)job->label_drop, .nlabel_drop = job->nlabel_drop,
+		.honor_labels = job->honor_labels, .our_keys = keys, .nour_keys = n,
+	};
+	j->relabel = pf_relabel_new(&ro);
+	free(keys);
+	if (j->relabel == NULL)
+		return -ENOMEM;
+	if (pf_relabel_is_noop(j->relabel)) {
+		pf_relabel_free(j->relabel);
+		j->relabel = NULL;
+	}
+	if (job->nheaders) {
+		j->headers = calloc(job->nheaders, sizeof(char *));
+		if (j->headers == NULL)
+			return -ENOMEM;
+		for (size_t i = 0; i < job->nheaders; i++) {
+			size_t len = strlen(job->headers[i].key) + strlen(job->headers[i].value) + 3;
+			char *h = malloc(len);
+			if (h == NULL)
+				return -ENOMEM;
+			snprintf(h, len, "%s: %s", job->headers[i].key, job->headers[i].value);
+			j->headers[i] = h;
+		}
+	}
+	return 0;
+}
+
+pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
+{
+	pf_scraper *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->o = *o;
+	const pf_config *c = o->cfg;
+	s->njobs = c->njobs;
+	s->jobs = calloc(c->njobs ? c->njobs : 1, sizeof(job_ctx));
+	size_t n = 0;
+	for (size_t i = 0; i < c->njobs; i++)
+		n += c->jobs[i].nurls;
+	s->t = calloc(n ? n : 1, sizeof(target));
+	if (s->jobs == NULL || s->t == NULL)
+		goto oom;
+	for (size_t i = 0; i < c->njobs; i++) {
+		if (job_init(s, &s->jobs[i], &c->jobs[i]) != 0)
+			goto oom;
+		for (size_t k = 0; k < c->jobs[i].nurls; k++) {
+			s->t[s->n].url = c->jobs[i].urls[k];
+			s->t[s->n].job = (uint32_t)i;
+			s->n++;
+		}
+	}
+	return s;
+oom:
+	snprintf(err, errlen, "out of memory");
+	pf_scraper_free(s);
+	return NULL;
+}
+
+size_t pf_scraper_ntargets(const pf_scraper *s)
+{
+	return s->n;
+}
+
+const char *pf_scraper_url(const pf_scraper *s, size_t id)
+{
+	return s->t[id].url;
+}
+
+const pf_job *pf_scraper_job(const pf_scraper *s, size_t id)
+{
+	return s->jobs[s->t[id].job].job;
+}
+
+size_t pf_scraper_running(const pf_scraper *s)
+{
+	return s->running;
+}
+
+const pf_scraper_stats *pf_scraper_get_stats(const pf_scraper *s)
+{
+	return &s->st;
+}
+
+/* ---- logging ---- */
+
+static void target_kv(const pf_scraper *s, size_t id, char *kv, size_t n)
+{
+	const target *t = &s->t[id];
+	snprintf(kv, n, "job=%s target=%s", s->jobs[t->job].job->name, t->url);
+}
+
+/* Rate limits run on the monotonic clock. */
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
+static void on_msg(void *ud, const char *m)
+{
+	slot *sl = ud;
+	pf_scraper *s = sl->j ? sl->s : NULL;
+	if (s == NULL)
+		return;
+	target *t = &s->t[sl->id];
+	/* The reject policy stops at the first error: it is the scrape's reason. */
+	if (sl->j->job->on_error == PF_ON_ERROR_REJECT && !sl->failed) {
+		sl->failed = 1;
+		snprintf(sl->reason, sizeof(sl->reason), "body rejected (on_error = reject): %s%s",
+			 t->url, strncmp(m, "body", 4) == 0 ? m + 4 : m);
+	}
+	unsigned sup = 0;
+	if (!pf_ratelimit_ok(&t->rl_parse, now_ms(), PARSE_BURST, PARSE_WINDOW_MS, &sup))
+		return;
+	char kv[512];
+	target_kv(s, sl->id, kv, sizeof(kv));
+	/* The pipeline says "body:LINE:COL: why"; the log says URL:LINE:COL. */
+	if (strncmp(m, "body:", 5) == 0)
+		pf_log(PF_LOG_WARN, kv, "%s%s%s", t->url, m + 4,
+		       sup ? " (more parse errors were suppressed)" : "");
+	else
+		pf_log(PF_LOG_WARN, kv, "%s%s", m, sup ? " (more parse errors were suppressed)" : "");
+}
+
+/* ---- slots ---- */
+
+static slot *slot_get(pf_scraper *s, job_ctx *j)
+{
+	slot *sl = j->pool;
+	if (sl != NULL) {
+		j->pool = sl->next;
+		sl->next = NULL;
+		return sl;
+	}
+	sl = calloc(1, sizeof(*sl));
+	if (sl == NULL)
+		return NULL;
+	sl->s = s;
+	sl->j = j;
+	sl->tags = calloc(j->ntags ? j->ntags : 1, sizeof(pf_tag));
+	if (sl->tags == NULL) {
+		free(sl);
+		return NULL;
+	}
+	memcpy(sl->tags, j->tags, j->ntags * sizeof(pf_tag));
+	const pf_job *job = j->job;
+	/* Line protocol is larger than the text it comes from (tags repeat on
+	 * every line): allow four times the body limit. */
+	uint64_t lim = job->body_limit ? job->body_limit : ((uint64_t)64 << 20);
+	uint64_t max = lim * 4 + (1u << 20);
+	if (max > (uint64_t)SIZE_MAX / 2)
+		max = SIZE_MAX / 2;
+	pf_buf_init(&sl->out, (size_t)max);
+	pf_pipeline_opts po = {
+		.format = PF_FORMAT_PROMETHEUS,
+		.on_error = job->on_error,
+		.map = { .schema = job->schema, .ignore_timestamps = !job->honor_timestamps,
+			 .tags = sl->tags, .ntags = j->ntags },
+		.precision = s->o.precision,
+		.source = "body",
+	};
+	sl->pl = pf_pipeline_new(&po, &sl->out, on_msg, sl);
+	if (sl->pl == NULL) {
+		free(sl->tags);
+		free(sl);
+		return NULL;
+	}
+	return sl;
+}
+
+static void slot_put(slot *sl)
+{
+	if (sl->out.cap > KEEP_BUF)
+		pf_buf_free(&sl->out);
+	pf_buf_reset(&sl->out);
+	sl->xfer = NULL;
+	sl->next = sl->j->pool;
+	sl->j->pool = sl;
+}
+
+static void slot_free(slot *sl)
+{
+	pf_pipeline_free(sl->pl);
+	pf_buf_free(&sl->out);
+	free(sl->tags);
+	free(sl);
+}
+
+/* ---- secrets ---- */
+
+/* Reads a small file, without its trailing newlines. Returns 0 or -errno. */
+static int read_secret(const char *path, char **out)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	char *b = malloc(SECRET_MAX + 1);
+	if (b == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, b + n, SECRET_MAX - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			free(b);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n == SECRET_MAX) {
+			close(fd);
+			free(b);
+			return -EFBIG;
+		}
+	}
+	close(fd);
+	while (n && (b[n - 1] == '\n' || b[n - 1] == '\r'))
+		n--;
+	b[n] = '\0';
+	*out = b;
+	return 0;
+}
+
+/* The bearer token, re-read only when the file changed. */
+static int bearer_token(job_ctx *j, const char **tok)
+{
+	const pf_job *job = j->job;
+	*tok = job->bearer_token;
+	if (job->bearer_token_file == NULL)
+		return 0;
+	struct stat st;
+	if (stat(job->bearer_token_file, &st) != 0)
+		return -errno;
+	if (j->bearer == NULL || st.st_mtim.tv_sec != j->bearer_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != j->bearer_st.st_mtim.tv_nsec || st.st_size != j->bearer_st.st_size ||
+	    st.st_ino != j->bearer_st.st_ino) {
+		char *b = NULL;
+		int rc = read_secret(job->bearer_token_file, &b);
+		if (rc != 0)
+			return rc;
+		free(j->bearer);
+		j->bearer = b;
+		j->bearer_st = st;
+	}
+	*tok = j->bearer;
+	return 0;
+}
+
+/* ---- the scrape ---- */
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void fail(slot *sl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(slot *sl, const char *fmt, ...)
+{
+	if (sl->failed)
+		return; /* the first reason is the cause */
+	sl->failed = 1;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sl->reason, sizeof(sl->reason), fmt, ap);
+	va_end(ap);
+}
+
+static const pf_sample *filter(void *ud, const pf_sample *smp)
+{
+	slot *sl = ud;
+	if (sl->j->relabel != NULL && (smp = pf_relabel_sample(sl->j->relabel, smp)) == NULL)
+		return NULL;
+	uint64_t lim = sl->j->job->sample_limit;
+	if (lim && ++sl->kept > lim) {
+		fail(sl, "sample_limit %" PRIu64 " exceeded", lim);
+		return NULL;
+	}
+	return smp;
+}
+
+static int on_header(void *ud, long status, const char *ct)
+{
+	slot *sl = ud;
+	if (status < 200 || status > 299) {
+		fail(sl, "HTTP status %ld", status);
+		return 1;
+	}
+	const pf_job *job = sl->j->job;
+	enum pf_format fmt = job->format != PF_FORMAT_AUTO ? job->format : pf_format_from_content_type(ct);
+	pf_pipeline_reset(sl->pl, fmt, sl->now_ns);
+	pf_pipeline_set_filter(sl->pl, filter, sl);
+	sl->started_body = 1;
+	return 0;
+}
+
+static int on_data(void *ud, const char *p, size_t n)
+{
+	slot *sl = ud;
+	if (!sl->started_body || sl->failed)
+		return 1;
+	int rc = pf_pipeline_feed(sl->pl, p, n);
+	if (rc == -E2BIG)
+		fail(sl, "line protocol of the body passes %zu bytes", sl->out.max);
+	else if (rc == -ENOMEM)
+		fail(sl, "out of memory");
+	else if (rc != 0)
+		fail(sl, "body rejected");
+	return sl->failed;
+}
+
+/* Appends the synthetic series through the same mapper and tags. */
+static void synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t kept, uint64_t body)
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+			 "# TYPE up gauge\nup %d\n"
+			 "# TYPE scrape_duration_seconds gauge\nscrape_duration_seconds %.6f\n"
+			 "# TYPE scrape_samples_scraped gauge\nscrape_samples_scraped %" PRIu64 "\n"
+			 "# TYPE scrape_samples_post_metric_relabeling gauge\n"
+			 "scrape_samples_post_metric_relabeling %" PRIu64 "\n"
+			 "# TYPE scrape_body_size_bytes gauge\nscrape_body_size_bytes %" PRIu64 "\n",
+			 up, dur, scraped, kept, body);
+	pf_pipeline_reset(sl->pl, PF_FORMAT_PROMETHEUS, sl->now_ns);
+	pf_pipeline_set_filter(sl->pl, NULL, NULL);
+	if (pf_pipeline_feed(sl->pl, text, (size_t)n) == 0)
+		pf_pipeline_finish(sl->pl);
+}
+
+static void log_result(pf_scraper *s, slot *sl, int ok)
+{
+	target *t = &s->t[sl->id];
+	char kv[512];
+	target_kv(s, sl->id, kv, sizeof(kv));
+	if (ok) {
+		if (t->fails)
+			pf_log(PF_LOG_INFO, kv, "target is up again after %" PRIu32 " failed scrape%s",
+			       t->fails, t->fails == 1 ? "" : "s");
+		t->fails = 0;
+		t->rl_fail = (pf_ratelimit){ 0 };
+		return;
+	}
+	t->fails++;
+	unsigned sup = 0;
+	if (pf_ratelimit_ok(&t->rl_fail, now_ms(), 1, FAIL_WINDOW_MS, &sup))
+		pf_log(PF_LOG_WARN, kv, "scrape failed: %s (%" PRIu32 " failed in a row)", sl->reason, t->fails);
+}
+
+static void on_done(void *ud, const pf_http_result *r)
+{
+	slot *sl = ud;
+	pf_scraper *s = sl->s;
+	size_t id = sl->id;
+	s->t[id].inflight = NULL;
+	s->running--;
+	if (s->shutdown && r->cancelled) {
+		/* Stopped at shutdown: half a scrape is not written. */
+		slot_put(sl);
+		s->o.done(s->o.ud, id, 0);
+		return;
+	}
+	if (!r->ok && !sl->failed)
+		fail(sl, "%s", r->error[0] ? r->error : "transfer failed");
+	if (!sl->failed && sl->started_body) {
+		int rc = pf_pipeline_finish(sl->pl);
+		if (rc != 0 && !sl->failed)
+			fail(sl, "body rejected");
+	}
+	const pf_pipeline_stats *ps = pf_pipeline_get_stats(sl->pl);
+	uint64_t scraped = sl->started_body ? ps->parse.samples : 0;
+	uint64_t kept = sl->started_body ? ps->samples_kept : 0;
+	s->st.parse_errors += sl->started_body ? ps->parse.errors : 0;
+	int ok = !sl->failed;
+	if (!ok)
+		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */
+	else
+		s->st.samples += kept;
+	double dur = (double)(uv_hrtime() - sl->t0) / 1e9;
+	synthetic(sl, ok, dur, scraped, kept, r->body_bytes);
+	for (size_t i = 0; i < s->o.nsinks; i++)
+		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
+	s->st.scrapes++;
+	if (!ok)
+		s->st.failed++;
+	log_result(s, sl, ok);
+	slot_put(sl);
+	s->o.done(s->o.ud, id, ok);
+}
+
+int pf_scrape_start(pf_scraper *s, size_t id)
+{
+	if (id >= s->n || s->t[id].inflight != NULL)
+		return -EBUSY;
+	target *t = &s->t[id];
+	job_ctx *j = &s->jobs[t->job];
+	const pf_job *job = j->job;
+	slot *sl = slot_get(s, j);
+	if (sl == NULL)
+		return -ENOMEM;
+	sl->id = id;
+	sl->t0 = uv_hrtime();
+	sl->now_ns = wall_ns();
+	sl->kept = 0;
+	sl->started_body = 0;
+	sl->failed = 0;
+	sl->reason[0] = '\0';
+	if (j->url_tag >= 0)
+		sl->tags[j->url_tag].value = pf_str_c(t->url);
+
+	char *password = NULL;
+	const char *bearer = NULL;
+	int rc = 0;
+	if (job->password_file && (rc = read_secret(job->password_file, &password)) != 0)
+		fail(sl, "password_file %s: %s", job->password_file, strerror(-rc));
+	else if ((rc = bearer_token(j, &bearer)) != 0)
+		fail(sl, "bearer_token_file %s: %s", job->bearer_token_file, strerror(-rc));
+
+	pf_http_req req = {
+		.url = t->url,
+		.accept = ACCEPT,
+		.headers = j->headers,
+		.nheaders = job->nheaders,
+		.username = job->username,
+		.password = password ? password : job->password,
+		.bearer = bearer,
+		.tls_ca = job->tls_ca,
+		.tls_cert = job->tls_cert,
+		.tls_key = job->tls_key,
+		.tls_server_name = job->tls_server_name,
+		.tls_insecure = job->tls_insecure_skip_verify,
+		.proxy = job->proxy,
+		.timeout_ms = job->timeout_ms,
+		.max_body = job->body_limit,
+		.gzip = 1,
+		.ud = sl,
+		.on_header = on_header,
+		.on_data = on_data,
+		.on_done = on_done,
+	};
+	if (rc == 0) {
+		rc = pf_http_get(s->o.http, &req, &sl->xfer);
+		if (rc != 0)
+			fail(sl, "request not started: %s", strerror(-rc));
+	}
+	if (password) {
+		memset(password, 0, strlen(password));
+		free(password);
+	}
+	if (rc != 0) {
+		/* No callback will come: write up = 0 now. */
+		pf_buf_reset(&sl->out);
+		synthetic(sl, 0, (double)(uv_hrtime() - sl->t0) / 1e9, 0, 0, 0);
+		for (size_t i = 0; i < s->o.nsinks; i++)
+			pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
+		s->st.scrapes++;
+		s->st.failed++;
+		log_result(s, sl, 0);
+		slot_put(sl);
+		return rc;
+	}
+	t->inflight = sl;
+	s->running++;
+	return 0;
+}
+
+void pf_scraper_cancel_all(pf_scraper *s)
+{
+	s->shutdown = 1;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->t[i].inflight != NULL && s->t[i].inflight->xfer != NULL)
+			pf_http_cancel(s->t[i].inflight->xfer);
+}
+
+void pf_scraper_free(pf_scraper *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; s->jobs && i < s->njobs; i++) {
+		job_ctx *j = &s->jobs[i];
+		while (j->pool) {
+			slot *sl = j->pool;
+			j->pool = sl->next;
+			slot_free(sl);
+		}
+		pf_relabel_free(j->relabel);
+		free(j->tags);
+		for (size_t k = 0; j->headers && k < j->job->nheaders; k++)
+			free((char *)j->headers[k]);
+		free(j->headers);
+		free(j->bearer);
+	}
+	free(s->jobs);
+	free(s->t);
+	free(s);
+}

@@ -1,0 +1,54 @@
+/*
+ * sink.h: where line protocol goes: stdout or a file (InfluxDB later).
+ *
+ * A sink receives whole buffers of complete lines (one scrape each) through
+ * pf_sink_write(). The stdout and file sinks write them at once and fully
+ * (write(2) in a loop; a failure is logged, rate-limited, and the buffer is
+ * dropped); an InfluxDB output (issue 3/6) will copy the buffer into its
+ * batch and return at once, which is why writing is allowed to queue and
+ * why closing is asynchronous: every sink owns one uv_timer (the file and
+ * stdout sinks use it only to close; a batching sink will use it for its
+ * flush interval) and is freed in that handle's close callback.
+ */
+#ifndef PF_SINK_H
+#define PF_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+typedef struct pf_sink pf_sink;
+
+typedef struct pf_sink_stats {
+	uint64_t writes;       /* buffers accepted */
+	uint64_t bytes;        /* bytes written (or queued) */
+	uint64_t errors;       /* buffers lost to a write error */
+} pf_sink_stats;
+
+/* Returns a sink writing to fd 1, or NULL. name is copied (for logs). */
+pf_sink *pf_sink_stdout_new(uv_loop_t *loop, const char *name);
+
+/* Returns a sink appending to path (created 0644 if missing), or NULL with
+ * *err set to a negative errno (e.g. -EACCES). name and path are copied. */
+pf_sink *pf_sink_file_new(uv_loop_t *loop, const char *name, const char *path, int *err);
+
+/* Hands over n bytes of complete lines (borrowed for the call only).
+ * Returns 0 when written or queued, or a negative errno (already logged). */
+int pf_sink_write(pf_sink *s, const char *lp, size_t n);
+
+/* Reopens the output (file: the path again, for logrotate; others: no-op).
+ * Returns 0 or a negative errno (logged; the old file stays in use). */
+int pf_sink_reopen(pf_sink *s);
+
+/* Writes out whatever is queued. Returns 0 or a negative errno. */
+int pf_sink_flush(pf_sink *s);
+
+const pf_sink_stats *pf_sink_get_stats(const pf_sink *s);
+const char *pf_sink_name(const pf_sink *s);
+
+/* Flushes, closes the output and the sink's handle, then calls done(ud)
+ * (from the loop, never before returning; done may be NULL) and frees s. */
+void pf_sink_close(pf_sink *s, void (*done)(void *ud), void *ud);
+
+#endif
