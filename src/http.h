@@ -37,7 +37,10 @@ typedef struct pf_http_result {
 } pf_http_result;
 
 typedef struct pf_http_req {
-	const char *url;         /* http(s)://...; unix:///run/x.sock?path=/metrics */
+	const char *url;         /* http(s)://...; unix:///run/x.sock?path=/metrics
+				  * (everything after "path=" is the request path;
+				  * without "?path=" it is /metrics). Anything else:
+				  * pf_http_get() returns -EINVAL. */
 	const char *accept;      /* Accept header value, or NULL */
 	const char *const *headers; /* "Name: value" lines */
 	size_t nheaders;
@@ -47,21 +50,31 @@ typedef struct pf_http_req {
 	const char *tls_ca;      /* files; NULL = system defaults */
 	const char *tls_cert;
 	const char *tls_key;
-	const char *tls_server_name; /* verify the certificate against this name */
+	const char *tls_server_name; /* SNI and certificate name (https only); the
+				  * Host header keeps the URL's host */
 	int tls_insecure;        /* do not verify the peer at all */
 	const char *proxy;       /* NULL = no proxy (environment ignored) */
-	uint64_t timeout_ms;     /* whole transfer */
-	uint64_t max_body;       /* decompressed bytes; more aborts with an error */
+	uint64_t timeout_ms;     /* whole transfer; 0 = none */
+	uint64_t max_body;       /* decompressed bytes; more aborts with an error
+				  * (on_data gets at most max_body bytes);
+				  * 0 = no limit */
 	int gzip;                /* send Accept-Encoding: gzip and decompress */
 
 	void *ud;
 	/* Response headers complete (for the final response after redirects).
-	 * content_type may be NULL. Return nonzero to abort the transfer. */
+	 * content_type may be NULL. Return nonzero to abort the transfer.
+	 * Called at most once, only when the final status is 2xx, before the
+	 * first on_data (for an empty body: just before on_done). The body of
+	 * any other status is read (so the connection can be reused) and
+	 * dropped: it never reaches on_data, and on_done gets ok = 0, the
+	 * status and an error such as "HTTP 500 Internal Server Error". */
 	int (*on_header)(void *ud, long status, const char *content_type);
 	/* A chunk of the (decompressed) body. Return nonzero to abort. */
 	int (*on_data)(void *ud, const char *p, size_t n);
 	/* Always called exactly once for a transfer that pf_http_get() started,
-	 * from the loop (never from inside pf_http_get()). */
+	 * from the loop (never from inside pf_http_get()). The pf_http_xfer is
+	 * gone when it runs. It may call pf_http_get, pf_http_cancel and
+	 * pf_http_close. */
 	void (*on_done)(void *ud, const pf_http_result *r);
 } pf_http_req;
 
@@ -72,11 +85,13 @@ pf_http *pf_http_new(uv_loop_t *loop);
  * identifies the transfer until then) or a negative errno (no callback). */
 int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer);
 
-/* Ends a transfer early; its on_done is called with cancelled set. */
+/* Ends a transfer early; its on_done is called (later, from the loop) with
+ * cancelled set. Safe from inside any callback. */
 void pf_http_cancel(pf_http_xfer *x);
 
 /* Cancels every transfer, closes every handle, then calls done(ud) (from
- * the loop) and frees h. */
+ * the loop) and frees h. Safe from inside any callback; pf_http_get()
+ * returns -ECANCELED from then on. */
 void pf_http_close(pf_http *h, void (*done)(void *ud), void *ud);
 
 /* curl_version_info() as one line for the start-up log. */

@@ -1,0 +1,1025 @@
+/*
+ * http.c: HTTP GETs on a libuv loop through libcurl's multi interface.
+ *
+ * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
+ * to wake it (CURLMOPT_TIMERFUNCTION); libuv watches them (one uv_poll_t per
+ * socket) and runs the timer. The shape follows curl's multi-uv.c, with the
+ * corrections ghiper.c and experience add:
+ *
+ * - curl_multi_info_read is drained after every curl_multi_socket_action,
+ *   so a finished transfer is reported as soon as curl knows it.
+ * - A poll error (status < 0) is passed to curl as CURL_CSELECT_ERR instead
+ *   of being dropped, so curl fails the connection instead of waiting for
+ *   the timeout.
+ * - The TIMERFUNCTION only starts or stops the uv timer (a 0 ms timeout is
+ *   a timer started with 0, not a direct call back into curl, which would
+ *   recurse into curl from inside curl).
+ *
+ * File descriptors and poll handles. libuv forbids two active poll handles
+ * on one fd, and curl reuses fds: a pooled connection goes idle (curl says
+ * CURL_POLL_REMOVE but keeps the socket open) and comes back later, and a
+ * closed socket's number is soon handed to a new connection. Three rules:
+ * 1. CURL_POLL_REMOVE closes the poll handle at once, while curl still owns
+ *    the fd (curl reports REMOVE before it closes a socket). uv_close() stops
+ *    the watcher synchronously (uv__poll_close -> uv__poll_stop, which also
+ *    drops the fd from epoll), so the old handle is inert from that moment.
+ *    Closing later, after the fd number was reused, would remove the new
+ *    socket from epoll.
+ * 2. The struct is freed only in the uv_close callback (libuv still owns the
+ *    handle until then), and curl may still hold its pointer via
+ *    curl_multi_assign until it deletes its own socket entry: a struct
+ *    marked closing is never polled again.
+ * 3. A per-fd table holds the one live (not closing) poll struct of each
+ *    fd. The socket callback consults it when curl hands over no struct, so
+ *    a second handle on one fd is never created; a new handle on a reused
+ *    fd number is created while the old one is still closing, which is
+ *    safe because the old one stopped watching in rule 1.
+ *
+ * Re-entrancy. on_header/on_data run inside curl (from the write callback);
+ * curl forbids curl_multi_add_handle/remove_handle/cleanup there. So
+ * pf_http_get, pf_http_cancel and pf_http_close never call curl when made
+ * from inside curl: they flag the transfer and start the "kick" timer (0 ms),
+ * whose callback does the curl work from the loop. on_done is only ever
+ * called from a loop callback, outside curl.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "pf_version.h"
+
+enum xfer_state {
+	XF_PENDING_ADD, /* created inside a curl callback; added by kick */
+	XF_RUNNING,     /* in the multi handle */
+};
+
+struct sock_ctx {
+	uv_poll_t poll;  /* poll.data = this */
+	pf_http *h;
+	curl_socket_t fd;
+	int what;        /* CURL_POLL_* curl asked for last */
+	int closing;
+};
+
+struct pf_http_xfer {
+	pf_http *h;
+	pf_http_xfer *prev, *next; /* h->xfers */
+	CURL *easy;
+	struct curl_slist *headers;
+	struct curl_slist *connect_to;
+	enum xfer_state state;
+	int cancelled;       /* pf_http_cancel or pf_http_close */
+	int aborted;         /* on_header/on_data returned nonzero */
+	int too_big;         /* max_body exceeded */
+	int header_done;     /* on_header decided (called or skipped) */
+	int deliver;         /* final response is 2xx: feed on_data */
+	int https;           /* the target URL is https */
+	uint64_t max_body;
+	uint64_t timeout_ms;
+	uint64_t seen_bytes; /* decompressed body bytes received, all statuses */
+	uint64_t body_bytes; /* handed to on_data */
+	uint64_t start_ns;
+	char reason[64];     /* reason phrase of the last status line */
+	char errbuf[CURL_ERROR_SIZE];
+
+	void *ud;
+	int (*on_header)(void *ud, long status, const char *content_type);
+	int (*on_data)(void *ud, const char *p, size_t n);
+	void (*on_done)(void *ud, const pf_http_result *r);
+};
+
+struct pf_http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;   /* curl's timeout */
+	uv_timer_t kick;    /* deferred curl work (see re-entrancy above) */
+	pf_http_xfer *xfers;
+	struct sock_ctx **fds; /* fd -> live poll struct */
+	size_t nfds;
+	int in_curl;        /* inside curl_multi_socket_action */
+	int closing;        /* pf_http_close called */
+	int torn_down;      /* multi cleaned up, timers closing */
+	int live_handles;   /* uv handles not yet through their close callback */
+	void (*close_done)(void *ud);
+	void *close_ud;
+};
+
+/* curl_global_init is not thread-safe and must precede every other call;
+ * promflux has one loop thread, so a plain counter is enough. */
+static unsigned g_curl_users;
+
+static void check_multi_info(pf_http *h);
+static void kick(pf_http *h);
+
+static uint64_t now_ns(void)
+{
+	return uv_hrtime();
+}
+
+/* ---- poll handles ---- */
+
+static void maybe_free(pf_http *h)
+{
+	if (!h->torn_down || h->live_handles > 0)
+		return;
+	void (*done)(void *) = h->close_done;
+	void *ud = h->close_ud;
+	free(h->fds);
+	free(h);
+	if (--g_curl_users == 0)
+		curl_global_cleanup();
+	/* After the free: done may do anything, including freeing the loop's
+	 * owner. */
+	if (done)
+		done(ud);
+}
+
+static void on_poll_close(uv_handle_t *handle)
+{
+	struct sock_ctx *c = handle->data;
+	pf_http *h = c->h;
+	free(c);
+	h->live_handles--;
+	maybe_free(h);
+}
+
+static void sock_close(struct sock_ctx *c)
+{
+	pf_http *h = c->h;
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (c->fd >= 0 && (size_t)c->fd < h->nfds && h->fds[c->fd] == c)
+		h->fds[c->fd] = NULL;
+	uv_close((uv_handle_t *)&c->poll, on_poll_close);
+}
+
+static int fd_table_put(pf_http *h, curl_socket_t fd, struct sock_ctx *c)
+{
+	if ((size_t)fd >= h->nfds) {
+		size_t n = h->nfds ? h->nfds : 64;
+		while (n <= (size_t)fd)
+			n *= 2;
+		struct sock_ctx **p = realloc(h->fds, n * sizeof *p);
+		if (!p)
+			return -1;
+		memset(p + h->nfds, 0, (n - h->nfds) * sizeof *p);
+		h->fds = p;
+		h->nfds = n;
+	}
+	h->fds[fd] = c;
+	return 0;
+}
+
+static void socket_action(pf_http *h, curl_socket_t fd, int flags)
+{
+	int running;
+	h->in_curl++;
+	CURLMcode mc = curl_multi_socket_action(h->multi, fd, flags, &running);
+	h->in_curl--;
+	/* CURLM_BAD_SOCKET: an event raced with curl forgetting the socket.
+	 * Anything else is not about one transfer; the finished ones are
+	 * still reported below and the others end by their timeout. */
+	if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
+		pf_log(PF_LOG_ERROR, NULL, "curl_multi_socket_action: %s",
+			curl_multi_strerror(mc));
+	check_multi_info(h);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct sock_ctx *c = p->data;
+	int flags = 0;
+	if (c->closing)
+		return;
+	if (status < 0) {
+		/* libuv reports POLLERR (a reset, a refused connect) as an error
+		 * status. curl is told (CURL_CSELECT_ERR), together with what it
+		 * was waiting for: given ERR alone it fails with "select/poll
+		 * returned error"; with the IN/OUT bits it reads or writes the
+		 * socket and reports the real cause ("Connection reset by
+		 * peer"). */
+		flags = CURL_CSELECT_ERR;
+		if (c->what & CURL_POLL_IN)
+			flags |= CURL_CSELECT_IN;
+		if (c->what & CURL_POLL_OUT)
+			flags |= CURL_CSELECT_OUT;
+	} else {
+		if (events & UV_READABLE)
+			flags |= CURL_CSELECT_IN;
+		if (events & UV_WRITABLE)
+			flags |= CURL_CSELECT_OUT;
+	}
+	socket_action(c->h, c->fd, flags);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+	void *socketp)
+{
+	pf_http *h = userp;
+	struct sock_ctx *c = socketp;
+	(void)easy;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (c)
+			sock_close(c);
+		else if (fd >= 0 && (size_t)fd < h->nfds && h->fds[fd])
+			sock_close(h->fds[fd]);
+		return 0;
+	}
+	if (h->torn_down)
+		return 0;
+	if (c && c->closing)
+		c = NULL;
+	if (!c && fd >= 0 && (size_t)fd < h->nfds)
+		c = h->fds[fd];
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (!c)
+			return -1;
+		if (uv_poll_init_socket(h->loop, &c->poll, fd) != 0) {
+			free(c);
+			return -1;
+		}
+		c->poll.data = c;
+		c->h = h;
+		c->fd = fd;
+		h->live_handles++;
+		if (fd_table_put(h, fd, c) != 0) {
+			sock_close(c);
+			return -1;
+		}
+	}
+	if (curl_multi_assign(h->multi, fd, c) != CURLM_OK) {
+		sock_close(c);
+		return -1;
+	}
+	c->what = what;
+	int events = 0;
+	if (what & CURL_POLL_IN)
+		events |= UV_READABLE;
+	if (what & CURL_POLL_OUT)
+		events |= UV_WRITABLE;
+	if (uv_poll_start(&c->poll, events, on_poll) != 0) {
+		sock_close(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- curl's timer ---- */
+
+static void on_timer(uv_timer_t *t)
+{
+	pf_http *h = t->data;
+	socket_action(h, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	pf_http *h = userp;
+	(void)multi;
+	if (h->torn_down)
+		return 0;
+	if (timeout_ms < 0)
+		return uv_timer_stop(&h->timer) == 0 ? 0 : -1;
+	return uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0) == 0 ? 0 : -1;
+}
+
+/* ---- transfers ---- */
+
+static void xfer_unlink(pf_http_xfer *x)
+{
+	pf_http *h = x->h;
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		h->xfers = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+/* Appends s to dst (size cap) without overflowing; keeps it terminated. */
+static void str_append(char *dst, size_t cap, const char *s)
+{
+	size_t n = strlen(dst);
+	size_t m = strlen(s);
+	if (n + 1 >= cap)
+		return;
+	if (m > cap - 1 - n)
+		m = cap - 1 - n;
+	memcpy(dst + n, s, m);
+	dst[n + m] = '\0';
+}
+
+static int is_tls_error(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Writes why the transfer failed into r->error, in words an operator
+ * understands without the curl documentation at hand. */
+static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
+{
+	char *e = r->error;
+	size_t cap = sizeof r->error;
+	char tmp[96];
+	const char *eb = x->errbuf;
+	e[0] = '\0';
+
+	if (x->cancelled) {
+		str_append(e, cap, x->h->closing ? "cancelled: client closing" : "cancelled");
+		return;
+	}
+	if (x->aborted) {
+		str_append(e, cap, "aborted by the receiver");
+		return;
+	}
+	if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		snprintf(tmp, sizeof tmp, "body larger than %llu bytes",
+			(unsigned long long)x->max_body);
+		str_append(e, cap, tmp);
+		return;
+	}
+	switch (rc) {
+	case CURLE_OK:
+		if (r->status >= 200 && r->status < 300)
+			return;
+		snprintf(tmp, sizeof tmp, "HTTP %ld", r->status);
+		str_append(e, cap, tmp);
+		if (x->reason[0]) {
+			str_append(e, cap, " ");
+			str_append(e, cap, x->reason);
+		}
+		return;
+	case CURLE_OPERATION_TIMEDOUT:
+		snprintf(tmp, sizeof tmp, "timed out after %llu ms",
+			(unsigned long long)x->timeout_ms);
+		str_append(e, cap, tmp);
+		if (r->status == 0) {
+			str_append(e, cap, " waiting for the response");
+		} else {
+			snprintf(tmp, sizeof tmp, " (HTTP %ld, %llu body bytes received)",
+				r->status, (unsigned long long)x->seen_bytes);
+			str_append(e, cap, tmp);
+		}
+		return;
+	case CURLE_COULDNT_CONNECT: {
+		long oserr = 0;
+		if (curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK &&
+		    oserr == ECONNREFUSED) {
+			str_append(e, cap, "connection refused");
+			if (eb[0]) {
+				str_append(e, cap, " (");
+				str_append(e, cap, eb);
+				str_append(e, cap, ")");
+			}
+			return;
+		}
+		str_append(e, cap, "cannot connect: ");
+		break;
+	}
+	case CURLE_COULDNT_RESOLVE_HOST:
+		str_append(e, cap, "cannot resolve host: ");
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		str_append(e, cap, "TLS: certificate verify failed: ");
+		break;
+	case CURLE_TOO_MANY_REDIRECTS:
+		str_append(e, cap, "too many redirects: ");
+		break;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		str_append(e, cap, "unsupported protocol (only http and https, also after a redirect): ");
+		break;
+	case CURLE_SEND_ERROR:
+		/* curl 7.88 reads the peer address only once the TLS handshake
+		 * is done; a TLS 1.3 server that rejects the client (most often:
+		 * no client certificate) has closed the connection by then. */
+		if (x->https && strstr(eb, "getpeername() failed"))
+			str_append(e, cap, "TLS: connection closed by the server right after "
+				"the handshake (is a client certificate required?): ");
+		break;
+	default:
+		/* A TLS alert after the handshake (a client certificate the
+		 * server wants) arrives as a read error from OpenSSL. */
+		if (is_tls_error(rc) || strncmp(eb, "OpenSSL", 7) == 0)
+			str_append(e, cap, "TLS: ");
+		break;
+	}
+	str_append(e, cap, eb[0] ? eb : curl_easy_strerror(rc));
+}
+
+/* Reports x to its owner and frees it. rc is curl's result, or CURLE_OK
+ * for a transfer that never ran (cancelled before it was added). */
+static void finish(pf_http_xfer *x, CURLcode rc)
+{
+	pf_http *h = x->h;
+	pf_http_result r;
+	memset(&r, 0, sizeof r);
+
+	/* on_write and on_header_line refuse data once the client is
+	 * closing: that write error is a cancellation. */
+	if (h->closing && rc == CURLE_WRITE_ERROR && !x->aborted && !x->too_big)
+		x->cancelled = 1;
+	if (x->state == XF_RUNNING) {
+		long status = 0;
+		curl_off_t dl = 0;
+		if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+			r.status = status;
+		if (curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &dl) == CURLE_OK && dl > 0)
+			r.wire_bytes = (uint64_t)dl;
+	}
+	/* A 2xx with an empty body never reached the write callback: its
+	 * on_header is due now. */
+	if (rc == CURLE_OK && !x->cancelled && !x->header_done &&
+	    r.status >= 200 && r.status < 300) {
+		char *ct = NULL;
+		x->header_done = 1;
+		x->deliver = 1;
+		if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+			ct = NULL;
+		if (x->on_header && x->on_header(x->ud, r.status, ct) != 0)
+			x->aborted = 1;
+	}
+	r.curl_code = (int)rc;
+	r.cancelled = x->cancelled || x->aborted;
+	r.body_bytes = x->body_bytes;
+	r.total_s = (double)(now_ns() - x->start_ns) / 1e9;
+	describe_error(x, rc, &r);
+	r.ok = rc == CURLE_OK && !r.cancelled && !x->too_big &&
+	       r.status >= 200 && r.status < 300;
+
+	if (x->state == XF_RUNNING) {
+		/* Removing cannot fail for a handle in this multi outside a
+		 * callback; if it did, cleaning up the easy handle would still
+		 * detach it. */
+		(void)curl_multi_remove_handle(h->multi, x->easy);
+	}
+	xfer_unlink(x);
+	curl_easy_cleanup(x->easy);
+	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->connect_to);
+	void (*on_done)(void *, const pf_http_result *) = x->on_done;
+	void *ud = x->ud;
+	free(x);
+	on_done(ud, &r);
+}
+
+static void check_multi_info(pf_http *h)
+{
+	CURLMsg *m;
+	int left;
+	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		pf_http_xfer *x = NULL;
+		CURLcode rc = m->data.result;
+		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x) != CURLE_OK || !x)
+			continue;
+		finish(x, rc);
+	}
+}
+
+static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
+{
+	pf_http_xfer *x = ud;
+	size_t len = size * n;
+	if (x->cancelled || x->h->closing)
+		return 0;
+	/* "HTTP/1.1 500 Internal Server Error": keep the reason phrase of
+	 * the latest status line for the error message. */
+	if (len > 5 && memcmp(p, "HTTP/", 5) == 0) {
+		size_t i = 5;
+		while (i < len && p[i] != ' ')
+			i++;
+		while (i < len && p[i] == ' ')
+			i++;
+		while (i < len && p[i] >= '0' && p[i] <= '9')
+			i++;
+		while (i < len && p[i] == ' ')
+			i++;
+		size_t j = len;
+		while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' '))
+			j--;
+		size_t m = 0;
+		for (; i < j && m + 1 < sizeof x->reason; i++)
+			x->reason[m++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+		x->reason[m] = '\0';
+	}
+	return len;
+}
+
+/* The first body byte of the final response (curl discards the bodies of
+ * redirects it follows and of 1xx responses): its status and content type
+ * are the final ones, so on_header is decided here. */
+static int decide_header(pf_http_xfer *x)
+{
+	long status = 0;
+	char *ct = NULL;
+	x->header_done = 1;
+	if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+		status = 0;
+	if (status < 200 || status >= 300)
+		return 0; /* error bodies are read (so the connection can be
+			   * reused) and dropped */
+	x->deliver = 1;
+	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) != CURLE_OK)
+		ct = NULL;
+	if (x->on_header && x->on_header(x->ud, status, ct) != 0) {
+		x->aborted = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+	pf_http_xfer *x = ud;
+	size_t len = size * n;
+	if (x->cancelled || x->h->closing)
+		return CURL_WRITEFUNC_ERROR;
+	if (!x->header_done && decide_header(x) != 0)
+		return CURL_WRITEFUNC_ERROR;
+	if (x->seen_bytes + len > x->max_body) {
+		/* Hand over what fits, then stop: with gzip this is where a
+		 * bomb is cut, since curl has already inflated p. */
+		size_t fit = (size_t)(x->max_body - x->seen_bytes);
+		x->too_big = 1;
+		if (x->deliver && fit > 0 && x->on_data &&
+		    x->on_data(x->ud, p, fit) == 0)
+			x->body_bytes += fit;
+		x->seen_bytes = x->max_body;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	x->seen_bytes += len;
+	if (!x->deliver)
+		return len;
+	if (x->on_data && x->on_data(x->ud, p, len) != 0) {
+		x->aborted = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	x->body_bytes += len;
+	if (x->cancelled || x->h->closing)
+		return CURL_WRITEFUNC_ERROR;
+	return len;
+}
+
+/* unix:///run/app.sock?path=/metrics -> socket "/run/app.sock", URL
+ * "http://localhost/metrics". Everything after "path=" is the request path
+ * (with its own query, if any); without it the path is /metrics. */
+static int parse_unix(const char *url, char **sock, char **http_url)
+{
+	const char *p = url + strlen("unix://");
+	const char *q = strchr(p, '?');
+	size_t slen = q ? (size_t)(q - p) : strlen(p);
+	const char *path = "/metrics";
+	if (slen == 0 || p[0] != '/')
+		return -EINVAL;
+	if (q) {
+		if (strncmp(q + 1, "path=", 5) != 0)
+			return -EINVAL;
+		path = q + 6;
+		if (path[0] != '/')
+			return -EINVAL;
+	}
+	*sock = malloc(slen + 1);
+	*http_url = malloc(strlen("http://localhost") + strlen(path) + 1);
+	if (!*sock || !*http_url) {
+		free(*sock);
+		free(*http_url);
+		return -ENOMEM;
+	}
+	memcpy(*sock, p, slen);
+	(*sock)[slen] = '\0';
+	strcpy(*http_url, "http://localhost");
+	strcat(*http_url, path);
+	return 0;
+}
+
+static int slist_add(struct curl_slist **l, const char *s)
+{
+	struct curl_slist *n = curl_slist_append(*l, s);
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
+/*
+ * tls_server_name: libcurl has no option to send another SNI name or check
+ * the certificate against another name than the URL's host. So the URL's
+ * host is replaced by the server name (curl then sends it as SNI and
+ * verifies the certificate against it), CURLOPT_CONNECT_TO sends the
+ * connection to the original host and port, and an explicit Host header
+ * keeps the original authority, as Prometheus' tls_config.server_name does.
+ * (CURLOPT_RESOLVE would need the original host to be an address.)
+ * Caveat: curl drops a custom Host header when a redirect leaves the host.
+ */
+static int apply_server_name(pf_http_xfer *x, const char *url, const char *name,
+	char **out_url)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL, *given_port = NULL, *nu = NULL;
+	int ret = -EINVAL;
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+		goto out;
+	if (curl_url_get(u, CURLUPART_PORT, &given_port, 0) != CURLUE_OK)
+		given_port = NULL;
+	if (curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &nu, 0) != CURLUE_OK)
+		goto out;
+	{
+		size_t n = strlen(name) + strlen(host) + 2 * strlen(port) + 8;
+		char *ct = malloc(n);
+		char *hh = malloc(strlen(host) + strlen(port) + 16);
+		if (!ct || !hh) {
+			free(ct);
+			free(hh);
+			ret = -ENOMEM;
+			goto out;
+		}
+		snprintf(ct, n, "%s:%s:%s:%s", name, port, host, port);
+		if (given_port)
+			sprintf(hh, "Host: %s:%s", host, given_port);
+		else
+			sprintf(hh, "Host: %s", host);
+		ret = slist_add(&x->connect_to, ct);
+		if (ret == 0)
+			ret = slist_add(&x->headers, hh);
+		free(ct);
+		free(hh);
+	}
+	if (ret == 0) {
+		*out_url = strdup(nu);
+		if (!*out_url)
+			ret = -ENOMEM;
+	}
+out:
+	curl_free(host);
+	curl_free(port);
+	curl_free(given_port);
+	curl_free(nu);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+static int errno_of(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_NOT_BUILT_IN:
+		return -ENOTSUP;
+	default:
+		return -EINVAL;
+	}
+}
+
+#define SETOPT(opt, val) \
+	do { \
+		CURLcode c_ = curl_easy_setopt(e, opt, val); \
+		if (c_ != CURLE_OK) { \
+			ret = errno_of(c_); \
+			goto out; \
+		} \
+	} while (0)
+
+/* Configures x->easy from req. Returns 0 or a negative errno. */
+static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
+{
+	CURL *e = x->easy;
+	char *unix_sock = NULL, *url = NULL;
+	int ret = 0;
+	const char *u = req->url;
+	int https = strncmp(u, "https://", 8) == 0;
+	x->https = https;
+
+	if (strncmp(u, "unix://", 7) == 0) {
+		ret = parse_unix(u, &unix_sock, &url);
+		if (ret)
+			goto out;
+	} else if (https && req->tls_server_name && req->tls_server_name[0]) {
+		ret = apply_server_name(x, u, req->tls_server_name, &url);
+		if (ret)
+			goto out;
+	} else if (!https && strncmp(u, "http://", 7) != 0) {
+		ret = -EINVAL;
+		goto out;
+	}
+
+	SETOPT(CURLOPT_URL, url ? url : u);
+	if (unix_sock)
+		SETOPT(CURLOPT_UNIX_SOCKET_PATH, unix_sock);
+	SETOPT(CURLOPT_PRIVATE, (void *)x);
+	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	SETOPT(CURLOPT_QUICK_EXIT, 1L);
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
+	SETOPT(CURLOPT_MAXREDIRS, 5L);
+	SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SETOPT(CURLOPT_USERAGENT, "promflux/" PF_VERSION);
+	SETOPT(CURLOPT_WRITEFUNCTION, on_write);
+	SETOPT(CURLOPT_WRITEDATA, (void *)x);
+	SETOPT(CURLOPT_HEADERFUNCTION, on_header_line);
+	SETOPT(CURLOPT_HEADERDATA, (void *)x);
+	if (req->timeout_ms) {
+		long ms = req->timeout_ms > 0x7fffffff ? 0x7fffffffL : (long)req->timeout_ms;
+		SETOPT(CURLOPT_TIMEOUT_MS, ms);
+		SETOPT(CURLOPT_CONNECTTIMEOUT_MS, ms);
+	}
+	/* The wire limit rejects a too large Content-Length before the body
+	 * is read; gzip may grow incompressible data a little, hence the
+	 * margin. The exact limit is on the decompressed bytes, in on_write. */
+	{
+		uint64_t wire = req->gzip ? x->max_body + x->max_body / 16 + 4096 : x->max_body;
+		if (wire < x->max_body || wire > (uint64_t)INT64_MAX)
+			wire = (uint64_t)INT64_MAX;
+		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)wire);
+	}
+	if (req->gzip)
+		SETOPT(CURLOPT_ACCEPT_ENCODING, "gzip");
+	/* "" means: no proxy, whatever http_proxy/https_proxy say; NOPROXY ""
+	 * makes a configured proxy apply to every host, whatever no_proxy
+	 * says. The environment never decides. */
+	SETOPT(CURLOPT_PROXY, req->proxy ? req->proxy : "");
+	SETOPT(CURLOPT_NOPROXY, "");
+
+	if (req->bearer) {
+		SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		SETOPT(CURLOPT_XOAUTH2_BEARER, req->bearer);
+	} else if (req->username) {
+		SETOPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		SETOPT(CURLOPT_USERNAME, req->username);
+		SETOPT(CURLOPT_PASSWORD, req->password ? req->password : "");
+	}
+
+	if (req->tls_ca)
+		SETOPT(CURLOPT_CAINFO, req->tls_ca);
+	if (req->tls_cert)
+		SETOPT(CURLOPT_SSLCERT, req->tls_cert);
+	if (req->tls_key)
+		SETOPT(CURLOPT_SSLKEY, req->tls_key);
+	if (req->tls_insecure) {
+		SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
+		SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (x->connect_to)
+		SETOPT(CURLOPT_CONNECT_TO, x->connect_to);
+
+	if (req->accept) {
+		size_t n = strlen(req->accept) + 10;
+		char *a = malloc(n);
+		if (!a) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		snprintf(a, n, "Accept: %s", req->accept);
+		ret = slist_add(&x->headers, a);
+		free(a);
+		if (ret)
+			goto out;
+	}
+	for (size_t i = 0; i < req->nheaders; i++) {
+		if (!req->headers[i]) {
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = slist_add(&x->headers, req->headers[i]);
+		if (ret)
+			goto out;
+	}
+	if (x->headers)
+		SETOPT(CURLOPT_HTTPHEADER, x->headers);
+out:
+	/* curl copies string options; only the slists must live on. */
+	free(unix_sock);
+	free(url);
+	return ret;
+}
+
+int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer)
+{
+	if (!h || !req || !req->url || !req->on_done)
+		return -EINVAL;
+	if (h->closing)
+		return -ECANCELED;
+	pf_http_xfer *x = calloc(1, sizeof *x);
+	if (!x)
+		return -ENOMEM;
+	x->h = h;
+	x->ud = req->ud;
+	x->on_header = req->on_header;
+	x->on_data = req->on_data;
+	x->on_done = req->on_done;
+	x->max_body = req->max_body ? req->max_body : UINT64_MAX;
+	x->timeout_ms = req->timeout_ms;
+	x->start_ns = now_ns();
+	x->easy = curl_easy_init();
+	int ret = x->easy ? setup_easy(x, req) : -ENOMEM;
+	if (ret == 0) {
+		if (h->in_curl) {
+			x->state = XF_PENDING_ADD;
+			kick(h);
+		} else {
+			CURLMcode mc = curl_multi_add_handle(h->multi, x->easy);
+			if (mc != CURLM_OK)
+				ret = mc == CURLM_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+			x->state = XF_RUNNING;
+		}
+	}
+	if (ret != 0) {
+		curl_easy_cleanup(x->easy);
+		curl_slist_free_all(x->headers);
+		curl_slist_free_all(x->connect_to);
+		free(x);
+		return ret;
+	}
+	/* Adding set curl's timeout to 0 ms through on_curl_timer: the
+	 * transfer starts from the uv timer, and on_done cannot run before
+	 * this function returns. */
+	x->next = h->xfers;
+	if (h->xfers)
+		h->xfers->prev = x;
+	h->xfers = x;
+	if (xfer)
+		*xfer = x;
+	return 0;
+}
+
+void pf_http_cancel(pf_http_xfer *x)
+{
+	if (!x || x->cancelled)
+		return;
+	x->cancelled = 1;
+	kick(x->h);
+}
+
+/* ---- deferred work and shutdown ---- */
+
+static void on_handle_close(uv_handle_t *handle)
+{
+	pf_http *h = handle->data;
+	h->live_handles--;
+	maybe_free(h);
+}
+
+static void teardown(pf_http *h)
+{
+	/* Every transfer ends (on_done may start no new one: closing). */
+	while (h->xfers) {
+		h->xfers->cancelled = 1;
+		finish(h->xfers, CURLE_ABORTED_BY_CALLBACK);
+	}
+	/* Stop polling while curl still owns the fds (rule 1), then let curl
+	 * close its pooled connections. */
+	for (size_t i = 0; i < h->nfds; i++)
+		if (h->fds[i])
+			sock_close(h->fds[i]);
+	h->torn_down = 1;
+	(void)curl_multi_cleanup(h->multi);
+	h->multi = NULL;
+	uv_close((uv_handle_t *)&h->timer, on_handle_close);
+	uv_close((uv_handle_t *)&h->kick, on_handle_close);
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	pf_http *h = t->data;
+	if (h->closing) {
+		teardown(h);
+		return;
+	}
+	/* Restart the scan after every finish(): its on_done may have added,
+	 * cancelled or closed anything. */
+	for (;;) {
+		pf_http_xfer *x;
+		for (x = h->xfers; x; x = x->next)
+			if (x->cancelled || x->state == XF_PENDING_ADD)
+				break;
+		if (!x)
+			break;
+		if (x->cancelled) {
+			finish(x, CURLE_ABORTED_BY_CALLBACK);
+		} else {
+			CURLMcode mc = curl_multi_add_handle(h->multi, x->easy);
+			if (mc != CURLM_OK) {
+				snprintf(x->errbuf, sizeof x->errbuf, "curl_multi_add_handle: %s",
+					curl_multi_strerror(mc));
+				x->state = XF_PENDING_ADD;
+				finish(x, CURLE_FAILED_INIT);
+			} else {
+				x->state = XF_RUNNING;
+			}
+		}
+		if (h->closing) {
+			teardown(h);
+			return;
+		}
+	}
+}
+
+static void kick(pf_http *h)
+{
+	if (h->torn_down || uv_is_active((uv_handle_t *)&h->kick))
+		return;
+	/* A 0 ms timer runs in the next loop iteration; it cannot fail on an
+	 * initialised, open timer. */
+	(void)uv_timer_start(&h->kick, on_kick, 0, 0);
+}
+
+void pf_http_close(pf_http *h, void (*done)(void *ud), void *ud)
+{
+	if (!h || h->closing)
+		return;
+	h->closing = 1;
+	h->close_done = done;
+	h->close_ud = ud;
+	kick(h);
+}
+
+pf_http *pf_http_new(uv_loop_t *loop)
+{
+	if (!loop)
+		return NULL;
+	if (g_curl_users == 0 && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return NULL;
+	g_curl_users++;
+	pf_http *h = calloc(1, sizeof *h);
+	if (!h)
+		goto fail;
+	h->loop = loop;
+	h->multi = curl_multi_init();
+	if (!h->multi)
+		goto fail;
+	if (curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, (void *)h) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
+	    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, (void *)h) != CURLM_OK)
+		goto fail;
+	if (uv_timer_init(loop, &h->timer) != 0)
+		goto fail;
+	h->timer.data = h;
+	h->live_handles++;
+	if (uv_timer_init(loop, &h->kick) != 0) {
+		/* The timer is initialised: it must go through uv_close. */
+		h->closing = 1;
+		h->torn_down = 1;
+		curl_multi_cleanup(h->multi);
+		h->multi = NULL;
+		uv_close((uv_handle_t *)&h->timer, on_handle_close);
+		return NULL;
+	}
+	h->kick.data = h;
+	h->live_handles++;
+	return h;
+fail:
+	if (h && h->multi)
+		curl_multi_cleanup(h->multi);
+	free(h);
+	if (--g_curl_users == 0)
+		curl_global_cleanup();
+	return NULL;
+}
+
+const char *pf_http_version(void)
+{
+	static char line[256];
+	const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+	snprintf(line, sizeof line, "libcurl %s, %s, zlib %s, async DNS %s, libuv %s",
+		v->version, v->ssl_version ? v->ssl_version : "no TLS",
+		v->libz_version ? v->libz_version : "none",
+		(v->features & CURL_VERSION_ASYNCHDNS) ? "yes" : "no",
+		uv_version_string());
+	return line;
+}
