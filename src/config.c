@@ -30,10 +30,12 @@
 #include <unistd.h>
 
 /* Longest line we accept (bytes, without the line end). Debian builds inih
- * with a 200-byte buffer but sizes it at run time from ini_max_line; we set
- * that to this plus 3 ('\r', '\n', '\0', as ini.h asks). Should a library
- * ignore the setting, the reader still sees the real buffer size and says
- * so instead of letting inih cut the line. */
+ * with a 200-byte buffer (INI_MAX_LINE) but, as we found by experiment with
+ * both its shared and static library, sizes that buffer at run time from
+ * the global ini_max_line (a VLA on inih's stack); we set it to this plus
+ * one for the NUL (our reader hands over lines without their line end).
+ * Should a library ignore the setting, the reader still sees the real
+ * buffer size and reports the line instead of letting inih cut it. */
 #define PF_CONFIG_MAX_LINE 8192
 
 #define DEFAULT_INTERVAL_MS 10000u
@@ -1438,8 +1440,8 @@ static char *reader(char *str, int num, void *stream)
 		s += 3;
 		n -= 3;
 	}
-	/* inih needs room for the line end and the terminating NUL. */
-	if (num < 3 || n > (size_t)num - 3) {
+	/* inih's buffer holds num - 1 bytes and the NUL. */
+	if (num < 2 || n > (size_t)num - 1) {
 		char k[48];
 		raw_key(s, k, sizeof k);
 		if (num <= 200)
@@ -1449,7 +1451,7 @@ static char *reader(char *str, int num, void *stream)
 		else
 			addf(ld, ld->lineno, k,
 			     "line is %zu bytes, longer than the limit of %d: put the value in a file (password_file, bearer_token_file) or an environment variable (${VAR})",
-			     n, num - 3);
+			     n, num - 1);
 		goto blank;
 	}
 	const char *t = s;
@@ -1464,13 +1466,11 @@ static char *reader(char *str, int num, void *stream)
 	ld->key_line = 1;
 	ld->handled = 0;
 	memcpy(str, s, n);
-	str[n] = '\n';
-	str[n + 1] = '\0';
+	str[n] = '\0';
 	return str;
 blank:
 	/* An empty line keeps inih's line count in step with ours. */
-	str[0] = '\n';
-	str[1] = '\0';
+	str[0] = '\0';
 	return str;
 }
 
@@ -1669,7 +1669,7 @@ static char *config_dir(const char *path)
 static void ini_setup(void)
 {
 	static char inline_prefix[] = ";";
-	ini_max_line = PF_CONFIG_MAX_LINE + 3;
+	ini_max_line = PF_CONFIG_MAX_LINE + 1;
 	ini_use_stack = true;
 	ini_allow_multiline = false;     /* an indented key is a key, not a continuation */
 	ini_allow_inline_comments = true;
