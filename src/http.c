@@ -496,11 +496,11 @@ static void check_multi_info(pf_http *h)
 	while ((m = curl_multi_info_read(h->multi, &left)) != NULL) {
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		pf_http_xfer *x = NULL;
+		char *priv = NULL;
 		CURLcode rc = m->data.result;
-		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x) != CURLE_OK || !x)
+		if (curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv) != CURLE_OK || !priv)
 			continue;
-		finish(x, rc);
+		finish((pf_http_xfer *)(void *)priv, rc);
 	}
 }
 
