@@ -39,6 +39,9 @@ int pf_log_level_parse(const char *s, enum pf_log_level *out)
 }
 
 static void vlog(enum pf_log_level lvl, const char *kv, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static void vlog(enum pf_log_level lvl, const char *kv, const char *fmt, va_list ap)
 {
 	char msg[2048], line[2048 * 4 + 256];
 	size_t o = 0;
