@@ -101,3 +101,53 @@ bind-address = "127.0.0.1:%d"
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+class _Exporter:
+    """Common start/stop of a real exporter listening on a free port."""
+
+    name = "exporter"
+
+    def argv(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="pf-%s-" % self.name)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d/metrics" % self.port
+        self.log = os.path.join(self.dir, "%s.log" % self.name)
+        self.proc = subprocess.Popen(self.argv(), stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
+        wait_http(self.url, 200, proc=self.proc, log=self.log)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+
+class NodeExporter(_Exporter):
+    """Debian's prometheus-node-exporter; .url is its /metrics."""
+
+    name = "node-exporter"
+
+    def argv(self):
+        return ["prometheus-node-exporter", "--web.listen-address=127.0.0.1:%d" % self.port]
+
+
+class Prometheus(_Exporter):
+    """A real Prometheus server (its own /metrics), scraping nothing."""
+
+    name = "prometheus"
+
+    def argv(self):
+        conf = os.path.join(self.dir, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
+        return ["prometheus", "--config.file=" + conf, "--web.listen-address=127.0.0.1:%d" % self.port,
+                "--storage.tsdb.path=" + os.path.join(self.dir, "data")]
