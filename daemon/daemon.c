@@ -214,9 +214,9 @@ static void log_start(const daemon *d)
 	outs[0] = '\0';
 	for (size_t i = 0; i < d->cfg->noutputs && !d->once && o < sizeof(outs); i++) {
 		const pf_output *p = &d->cfg->outputs[i];
-		o += (size_t)snprintf(outs + o, sizeof(outs) - o, "%s%s (%s%s%s)", i ? ", " : "", p->name,
+		o += (size_t)snprintf(outs + o, sizeof(outs) - o, "%s%s (%s%s)", i ? ", " : "", p->name,
 				      p->type == PF_OUTPUT_FILE ? "file " : "stdout",
-				      p->type == PF_OUTPUT_FILE ? p->path : "", "");
+				      p->type == PF_OUTPUT_FILE ? p->path : "");
 	}
 	pf_log(PF_LOG_INFO, NULL, "promflux %s starting%s: %s; %zu targets in %zu jobs; outputs: %s",
 	       PF_VERSION, d->once ? " (--once)" : "", pf_http_version(), pf_scraper_ntargets(d->scraper),

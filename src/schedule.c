@@ -3,8 +3,11 @@
  *
  * One uv_timer per target: libuv keeps its timers in a binary heap, so
  * 10,000 of them cost O(log n) per tick and about 150 bytes each, and the
- * code stays a plain "timer fires, target starts". Measured with 10,000
- * idle targets: see README.md ("Scheduling").
+ * code stays a plain "timer fires, target starts". Measured (x86-64, the
+ * whole daemon, one job): 10,000 idle targets take 13.6 MB RSS against
+ * 10.2 MB for one target, about 340 bytes a target with its URL and
+ * config; 2,000 loopback targets at 2 s (1,000 scrapes/s) ran 20 s with
+ * no tick skipped or late at 13.4 MB RSS.
  */
 #include "schedule.h"
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "pipeline.h"
 #include "relabel.h"
 
@@ -73,6 +74,8 @@ struct slot {
 	uint64_t kept;          /* samples past the filter, for sample_limit */
 	int started_body;       /* on_header accepted the response */
 	int failed;             /* a reason is set */
+	unsigned msgs_logged;   /* parse messages of this scrape written / held back */
+	unsigned msgs_held;
 	char reason[320];
 	slot *next;
 };
@@ -244,8 +247,11 @@ static void on_msg(void *ud, const char *m)
 			 t->url, strncmp(m, "body", 4) == 0 ? m + 4 : m);
 	}
 	unsigned sup = 0;
-	if (!pf_ratelimit_ok(&t->rl_parse, now_ms(), PARSE_BURST, PARSE_WINDOW_MS, &sup))
+	if (!pf_ratelimit_ok(&t->rl_parse, now_ms(), PARSE_BURST, PARSE_WINDOW_MS, &sup)) {
+		sl->msgs_held++;
 		return;
+	}
+	sl->msgs_logged++;
 	char kv[512];
 	target_kv(s, sl->id, kv, sizeof(kv));
 	/* The pipeline says "body:LINE:COL: why"; the log says URL:LINE:COL. */
@@ -525,6 +531,21 @@ static void on_done(void *ud, const pf_http_result *r)
 	if (!ok)
 		s->st.failed++;
 	log_result(s, sl, ok);
+	if (sl->msgs_logged && sl->msgs_held) {
+		/* Said once per window, by the scrape whose errors were logged. */
+		char kv[512];
+		target_kv(s, id, kv, sizeof(kv));
+		pf_log(PF_LOG_WARN, kv, "%u more parse errors in this scrape not logged (at most %d a minute "
+		       "per target); %" PRIu64 " lines rejected in all", sl->msgs_held, PARSE_BURST,
+		       sl->started_body ? ps->parse.errors : 0);
+	}
+	if (pf_log_get_level() >= PF_LOG_DEBUG) {
+		char kv[512];
+		target_kv(s, id, kv, sizeof(kv));
+		pf_log(PF_LOG_DEBUG, kv, "scraped: up=%d, %" PRIu64 " samples, %" PRIu64 " kept, %" PRIu64
+		       " body bytes (%" PRIu64 " on the wire), %.3f s, %zu bytes of line protocol",
+		       ok, scraped, kept, r->body_bytes, r->wire_bytes, dur, sl->out.len);
+	}
 	slot_put(sl);
 	s->o.done(s->o.ud, id, ok);
 }
@@ -545,6 +566,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	sl->kept = 0;
 	sl->started_body = 0;
 	sl->failed = 0;
+	sl->msgs_logged = sl->msgs_held = 0;
 	sl->reason[0] = '\0';
 	if (j->url_tag >= 0)
 		sl->tags[j->url_tag].value = pf_str_c(t->url);

@@ -424,6 +424,13 @@ schema = influxdb-prom
 url = %(lab)s/metrics?drop
 label_drop = method
 schema = influxdb-prom
+[job "garbage"]
+url = %(fs)s/garbage?bytes=20000&seed=7
+schema = influxdb-prom
+[job "reject"]
+url = %(fs)s/garbage?bytes=20000&seed=8
+on_error = reject
+schema = influxdb-prom
 """ % {"big": big, "st500": st500, "fs": fs.base, "lab": lab.base}, "once.ini")
         rc, out, err = run(["-c", conf, "--once"])
         check(rc == 1, "faults: --once with failing targets exits 1")
@@ -473,6 +480,44 @@ schema = influxdb-prom
         check(len(drop) == 2 and all("method" not in t and t.get("code") == "200" for t in drop),
               "faults: label_drop removes the label (%r)" % drop)
 
+        # Garbage: skipped line by line (up=1), each error with URL:LINE:COL,
+        # at most 5 lines a minute per target; on_error = reject fails it.
+        gurl = fs.base + "/garbage?bytes=20000&seed=7"
+        glog = [l for l in log_of(gurl) if re.search(re.escape(gurl) + r":\d+:\d+: ", l)]
+        check(up("seed=7") == "1", "faults: garbage with on_error=skip is up=1")
+        check(1 <= len(glog) <= 5, "faults: parse errors rate-limited to 5 (%d)" % len(glog))
+        check(glog and re.search(re.escape(gurl) + r":\d+:\d+: ", glog[0]),
+              "faults: a parse error says URL:LINE:COL: %r" % glog[:1])
+        check(any(re.search(r"\d+ more parse errors in this scrape not logged", l) for l in log_of(gurl)),
+              "faults: parse errors not logged are counted in a summary: %r" % log_of(gurl)[-1:])
+        rurl = fs.base + "/garbage?bytes=20000&seed=8"
+        rlog = [l for l in log_of(rurl) if "scrape failed" in l]
+        check(up("seed=8") == "0" and not [1 for m, t, f in of("seed=8") if m not in SYNTHETIC],
+              "faults: garbage with on_error=reject is up=0 without samples")
+        check(rlog and re.search(r"reject.*:\d+:\d+: ", rlog[0]), "faults: the rejection says where: %r" % rlog)
+
+
+def case_stop(d):
+    """SIGTERM with a scrape in flight: it may finish for min(timeout, 5 s), then is cancelled."""
+    with FaultServer() as fs:
+        url = fs.base + "/slow-headers?ms=20000"
+        conf = write_conf(d, """[job "slow"]
+url = %s
+interval = 30s
+timeout = 2s
+""" % url)
+        p = subprocess.Popen([PROMFLUX, "-c", conf, "--once"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=15)
+        took = time.monotonic() - t0
+        err = err.decode()
+        check(1.2 <= took <= 3.5, "stop: waits for the scrape at most its timeout (%.2fs)" % took)
+        check("stopping: SIGTERM" in err, "stop: logged: %r" % err)
+        check(p.returncode == 1, "stop: --once with an unfinished scrape exits 1 (%d)" % p.returncode)
+        check(out == b"" or b"up," in out, "stop: either up=0 from its timeout or nothing")
+
 
 CASES = {
     "once-real": case_once_real,
@@ -480,6 +525,7 @@ CASES = {
     "daemon-file": case_daemon_file,
     "check": case_check,
     "faults": case_faults,
+    "stop": case_stop,
 }
 
 
