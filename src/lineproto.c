@@ -60,6 +60,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 /* Byte classes, one bit per reason a byte is not copied as it is. */
 enum {
 	CT_M = 1,   /* escaped in a measurement: ',' ' ' */
@@ -127,96 +129,11 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when
- * the bytes are not valid UTF-8: overlong forms, surrogates and code
- * points above U+10FFFF are refused, as Go's utf8.Valid does. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xC2)
-		return 0;
-	if (c < 0xE0)
-		return n >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
-	if (c < 0xF0) {
-		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xE0 && s[1] < 0xA0)
-			return 0;
-		if (c == 0xED && s[1] >= 0xA0)
-			return 0;
-		return 3;
-	}
-	if (c < 0xF5) {
-		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-		    (s[3] & 0xC0) != 0x80)
-			return 0;
-		if (c == 0xF0 && s[1] < 0x90)
-			return 0;
-		if (c == 0xF4 && s[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 /* Writes s quoted like Go's %q (so messages match the Go encoder's),
  * cut after 64 bytes. dst must hold 300 bytes. */
 static const char *quote(char *dst, pf_str s, int with_quotes)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s.p;
-	size_t n = s.n > 64 ? 64 : s.n, i = 0;
-	char *d = dst;
-
-	if (with_quotes)
-		*d++ = '"';
-	while (i < n) {
-		unsigned c = p[i];
-		size_t k;
-
-		switch (c) {
-		case '"': *d++ = '\\'; *d++ = '"'; i++; continue;
-		case '\\': *d++ = '\\'; *d++ = '\\'; i++; continue;
-		case '\a': *d++ = '\\'; *d++ = 'a'; i++; continue;
-		case '\b': *d++ = '\\'; *d++ = 'b'; i++; continue;
-		case '\f': *d++ = '\\'; *d++ = 'f'; i++; continue;
-		case '\n': *d++ = '\\'; *d++ = 'n'; i++; continue;
-		case '\r': *d++ = '\\'; *d++ = 'r'; i++; continue;
-		case '\t': *d++ = '\\'; *d++ = 't'; i++; continue;
-		case '\v': *d++ = '\\'; *d++ = 'v'; i++; continue;
-		default: break;
-		}
-		if (c >= 0x20 && c < 0x7f) {
-			*d++ = (char)c;
-			i++;
-			continue;
-		}
-		k = c >= 0x80 ? utf8_seq(p + i, s.n - i) : 0;
-		if (k > 0 && i + k <= n) {
-			memcpy(d, p + i, k);
-			d += k;
-			i += k;
-			continue;
-		}
-		if (k > 0)
-			break; /* a valid sequence cut by the limit */
-		*d++ = '\\';
-		*d++ = 'x';
-		*d++ = hex[c >> 4];
-		*d++ = hex[c & 15];
-		i++;
-	}
-	if (with_quotes)
-		*d++ = '"';
-	if (i < s.n) {
-		memcpy(d, "...", 3);
-		d += 3;
-	}
-	*d = '\0';
-	return dst;
+	return pf_quote(dst, 300, s.p, s.n, 64, PF_QUOTE_GO | (with_quotes ? PF_QUOTE_WRAP : 0));
 }
 
 /* Why esc() refused a component. */
@@ -325,7 +242,7 @@ static PF_ALWAYS_INLINE size_t esc(char *d, pf_str s, unsigned mask,
 			}
 			/* CT_H: a UTF-8 sequence, copied whole (it may end
 			 * past stop). */
-			size_t k = utf8_seq(p + i, n - i);
+			size_t k = pf_utf8_seq((const char *)p + i, n - i);
 			if (k == 0) {
 				e->code = ESC_UTF8;
 				e->off = i;
