@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 #define NONE ((size_t)-1)
 
 /* The open family's copies are bounded so that a hostile body cannot grow
@@ -387,30 +389,13 @@ static int map_simple(pf_mapper *m, const pf_sample *s, enum pf_mtype type,
 
 /* ---- grouped families ---- */
 
-static uint64_t hash_bytes(uint64_t h, pf_str s)
-{
-	for (size_t i = 0; i < s.n; i++) {
-		h ^= (unsigned char)s.p[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* Order-insensitive hash of a label set: a sum of mixed per-label hashes,
  * since the same series may list its labels in another order. */
 static uint64_t hash_tags(const pf_tag *t, size_t n)
 {
 	uint64_t sum = 0;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t h = hash_bytes(0xcbf29ce484222325ULL, t[i].key);
-		h ^= 0xff;
-		h *= 0x100000001b3ULL;
-		h = hash_bytes(h, t[i].value);
-		h ^= h >> 33;
-		h *= 0xff51afd7ed558ccdULL;
-		h ^= h >> 33;
-		sum += h;
-	}
+	for (size_t i = 0; i < n; i++)
+		sum += pf_hash_label(t[i].key, t[i].value);
 	return sum;
 }
 

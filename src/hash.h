@@ -1,0 +1,74 @@
+/*
+ * hash.h: the 64-bit hashing shared by the parser and the schema mapper,
+ * and a set of 64-bit hashes (the parser's "names and groups seen").
+ *
+ * The hashes only pick slots and spot repeats; nothing stores them across
+ * processes, so they may change with the code. Not for untrusted keys where
+ * collisions could be forced at will: the parser accepts that a collision
+ * makes a rare false report, the mapper compares labels after a hash hit.
+ */
+#ifndef PF_HASH_H
+#define PF_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "str.h"
+
+#define PF_FNV_OFFSET 0xcbf29ce484222325ULL /* FNV-1a 64-bit offset basis */
+#define PF_FNV_PRIME 0x100000001b3ULL
+
+/* FNV-1a of p[0..n), continuing from h (start with PF_FNV_OFFSET). */
+static inline uint64_t pf_fnv1a(uint64_t h, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * PF_FNV_PRIME;
+	return h;
+}
+
+/* MurmurHash3's finaliser: spreads every input bit over the whole word,
+ * so that a sum of such hashes stays well spread. */
+static inline uint64_t pf_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Hash of one label (name and value). A label set's hash is the sum of its
+ * labels' hashes, so the same labels in another order hash the same. The
+ * 0xff byte between the two (never part of UTF-8) keeps a="bc" apart
+ * from ab="c". */
+static inline uint64_t pf_hash_label(pf_str name, pf_str value)
+{
+	uint64_t h = pf_fnv1a(PF_FNV_OFFSET, name.p, name.n);
+	h = pf_fnv1a(h, "\xff", 1);
+	return pf_mix64(pf_fnv1a(h, value.p, value.n));
+}
+
+/* An open-addressing set of 64-bit keys. Zero-initialise it; free it with
+ * pf_hset_free(). Key 0 is stored as 1 (the empty-slot mark), so 0 and 1
+ * are one key. */
+typedef struct pf_hset {
+	uint64_t *k; /* 0 marks an empty slot */
+	size_t cap;  /* a power of two, or 0 */
+	size_t n;
+} pf_hset;
+
+/* Adds key. Returns 1 if it was present, 0 if added, -1 when out of memory
+ * (the set is unchanged). */
+int pf_hset_add(pf_hset *s, uint64_t key);
+
+/* Returns 1 if key is in the set, else 0. */
+int pf_hset_has(const pf_hset *s, uint64_t key);
+
+/* Empties the set, keeping its memory. */
+void pf_hset_clear(pf_hset *s);
+
+/* Frees the set's memory; it is then empty and may be reused. */
+void pf_hset_free(pf_hset *s);
+
+#endif
