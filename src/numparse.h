@@ -1,0 +1,28 @@
+/*
+ * numparse.h: the numbers of the exposition formats: sample timestamps of
+ * both formats. (pf_parse_float, for values, is declared in expfmt.h, the
+ * public API; numparse.c defines it too.)
+ *
+ * No locale: the C grammar is checked here byte by byte, and strtod sees
+ * only text that has no locale-dependent part.
+ */
+#ifndef PF_NUMPARSE_H
+#define PF_NUMPARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* OpenMetrics timestamp s[0..n): seconds as [-+] digits [. digits], exact
+ * to the ns (further digits truncated), or any other float form pf_parse_float
+ * takes; NaN and Inf are refused. Returns 0 with *has_ts = 1 and *ns set, or
+ * *has_ts = -1 and *ns clamped to INT64_MIN/INT64_MAX when the time is past
+ * the int64 ns range; returns -1 when malformed. */
+int pf_parse_om_ts(const char *s, size_t n, int *has_ts, int64_t *ns);
+
+/* Text 0.0.4 timestamp s[0..n): [-] digits, milliseconds. Returns 0 with
+ * *has_ts = 1 and *ns set, or *has_ts = -1 and *ns clamped when the ms fit
+ * int64 but the ns do not; returns -1 when malformed or past int64 ms (as
+ * Go's ParseInt). */
+int pf_parse_prom_ts(const char *s, size_t n, int *has_ts, int64_t *ns);
+
+#endif
