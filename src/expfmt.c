@@ -610,13 +610,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 /* ---- sample lines ---------------------------------------------------------- */
 
 /* A sample line: name, labels, value, timestamp, OpenMetrics exemplar;
- * then its family, OpenMetrics' checks, and the callback.
- *
- * The hottest code of the parser. Its start is aligned to 32 bytes so that
- * where its inner loops fall does not depend on what is linked before it:
- * with gcc 12 -O3 the metric-name loop otherwise straddled a 32-byte fetch
- * block after an unrelated change, costing 4% of parse speed in pfbench. */
-__attribute__((aligned(32)))
+ * then its family, OpenMetrics' checks, and the callback. */
 static void sample_line(pf_parser *p, const char *s, size_t n)
 {
 	unsigned long ln = p->lineno;

@@ -104,8 +104,8 @@ typedef struct pf_parse_stats {
 typedef struct pf_parser pf_parser;
 
 /* Returns a new parser or NULL (out of memory). ops is copied; ud is
- * passed to the callbacks. max_line bounds the carried-over line (0: no
- * bound of its own; the caller bounds the body). */
+ * passed to the callbacks. A line has no bound of its own: the caller
+ * bounds the body. */
 pf_parser *pf_parser_new(enum pf_format fmt, enum pf_on_error policy,
 			 const pf_parser_ops *ops, void *ud);
 
@@ -129,9 +129,11 @@ void pf_parser_reset(pf_parser *p, enum pf_format fmt);
 /* Frees the parser. NULL is a no-op. */
 void pf_parser_free(pf_parser *p);
 
-/* Parses a float in any spelling Go's strconv.ParseFloat takes
- * (decimal, hex with p exponent, underscores after a base prefix,
- * Inf/Infinity/NaN in any case, with a sign). Returns 0 or -1. */
+/* Parses a float as Prometheus' parsers do: any decimal spelling Go's
+ * strconv.ParseFloat takes (sign, leading or trailing dot, exponent),
+ * Inf/Infinity/NaN in any case; hex floats and underscores are refused (textparse
+ * and the OpenMetrics parser refuse them), and so is a finite text that
+ * overflows (1e999). Returns 0 or -1. */
 int pf_parse_float(const char *s, size_t n, double *out);
 
 /* "counter", "gauge", ... for a type; "untyped" for PF_MT_UNTYPED. */
