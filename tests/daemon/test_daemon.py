@@ -519,6 +519,80 @@ timeout = 2s
         check(out == b"" or b"up," in out, "stop: either up=0 from its timeout or nothing")
 
 
+def case_auth(d):
+    """Credentials from files: the bearer token file is re-read when it
+    changes (a rotated Kubernetes token), the password file at each scrape."""
+    token = os.path.join(d, "token")
+    pw = os.path.join(d, "password")
+    with open(token, "w") as f:
+        f.write("secret-token\n")
+    with open(pw, "w") as f:
+        f.write("pass\n")
+    with FaultServer() as fs:
+        path = os.path.join(d, "auth.lp")
+        conf = write_conf(d, """[global]
+omit_hostname = true
+interval = 300ms
+[job "bearer"]
+url = %(b)s/auth-bearer
+bearer_token_file = %(token)s
+schema = influxdb-prom
+[job "basic"]
+url = %(b)s/auth-basic
+username = user
+password_file = %(pw)s
+schema = influxdb-prom
+[output "f"]
+type = file
+path = %(path)s
+""" % {"b": fs.base, "token": token, "pw": pw, "path": path}, "auth.ini")
+        errf = open(os.path.join(d, "auth.err"), "w+")
+        p = subprocess.Popen([PROMFLUX, "-c", conf], stderr=errf)
+
+        def ups(kind):
+            try:
+                pts = parse_lp(open(path).read())
+            except FileNotFoundError:
+                return []
+            return [f["value"] for m, t, f, ts in pts if m == "up" and t["url"].endswith(kind)]
+
+        def wait_for(kind, value, what):
+            end = time.monotonic() + 5
+            n0 = len(ups(kind))
+            while time.monotonic() < end:
+                got = ups(kind)[n0:]
+                if got and got[-1] == value:
+                    return True
+                time.sleep(0.1)
+            check(False, "auth: %s (ups %r)" % (what, ups(kind)[-6:]))
+            return False
+
+        wait_for("/auth-bearer", "1", "the token from bearer_token_file is accepted")
+        wait_for("/auth-basic", "1", "the password from password_file is accepted")
+        # Rotate both to wrong values: the next scrapes must use them (401, up=0) ...
+        time.sleep(0.05)
+        with open(token, "w") as f:
+            f.write("rotated-but-wrong-token-of-another-length\n")
+        with open(pw, "w") as f:
+            f.write("wrong\n")
+        wait_for("/auth-bearer", "0", "a changed token file is re-read")
+        wait_for("/auth-basic", "0", "the password file is read at each scrape")
+        # ... and back to the right ones.
+        with open(token, "w") as f:
+            f.write("secret-token\n")
+        with open(pw, "w") as f:
+            f.write("pass\n")
+        wait_for("/auth-bearer", "1", "the token file is re-read again")
+        wait_for("/auth-basic", "1", "the password file is read again")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(10)
+        errf.seek(0)
+        err = errf.read()
+        check(rc == 0, "auth: daemon exits 0")
+        check(re.search(r"auth-bearer.*401", err) is not None,
+              "auth: the 401 is logged with the target: %r" % err[-800:])
+
+
 CASES = {
     "once-real": case_once_real,
     "once-refused": case_once_refused,
@@ -526,6 +600,7 @@ CASES = {
     "check": case_check,
     "faults": case_faults,
     "stop": case_stop,
+    "auth": case_auth,
 }
 
 
