@@ -134,19 +134,22 @@ void pf_cfg_errf(pf_cfg_loader *ld, unsigned long line, const char *key, const c
 		free(m);
 		return;
 	}
-	ld->errs[ld->nerrs - 1] = (pf_cfg_err){ line, ld->nerrs - 1, m };
+	ld->errs[ld->nerrs - 1] = (pf_cfg_err){ line, ld->nerrs - 1, m, 0 };
 }
 
-void pf_cfg_drop_errors(pf_cfg_loader *ld, size_t from, size_t to)
+void pf_cfg_forget_unknown_keys(pf_cfg_loader *ld, size_t from)
 {
-	if (from >= to)
-		return;
-	for (size_t i = from; i < to; i++)
-		free(ld->errs[i].msg);
-	memmove(ld->errs + from, ld->errs + to, (ld->nerrs - to) * sizeof *ld->errs);
-	ld->nerrs -= to - from;
-	for (size_t i = from; i < ld->nerrs; i++) /* file order stays the tie-break */
-		ld->errs[i].seq = i;
+	size_t n = from;
+	for (size_t i = from; i < ld->nerrs; i++) {
+		if (ld->errs[i].unknown_key) {
+			free(ld->errs[i].msg);
+			continue;
+		}
+		ld->errs[n] = ld->errs[i];
+		ld->errs[n].seq = n; /* record order stays the tie-break */
+		n++;
+	}
+	ld->nerrs = n;
 }
 
 char *pf_cfg_strdup(pf_cfg_loader *ld, const char *s)
@@ -302,7 +305,8 @@ pf_config *pf_config_load(const char *path, pf_config_err_fn err, void *ud, unsi
 			n += say(err, ud, msg);
 		}
 	}
-	pf_cfg_drop_errors(&ld, 0, ld.nerrs);
+	for (size_t i = 0; i < ld.nerrs; i++)
+		free(ld.errs[i].msg);
 	free(ld.errs);
 	free(ld.raw);
 	free(ld.dir);

@@ -81,11 +81,15 @@ static int handler(void *user, const char *section, const char *name, const char
 	if (k == sec->nkeys) {
 		char list[512];
 		pf_cfg_key_list(sec->keys, sec->nkeys, list, sizeof list);
-		if (!*name)
+		if (!*name) {
 			pf_cfg_errf(ld, line, "(empty key)", "no key name before =, allowed in %s: %s", ld->sec_label,
 				    list);
-		else
+		} else if (!ld->quiet_unknown) {
+			size_t before = ld->nerrs;
 			pf_cfg_errf(ld, line, name, "unknown key in %s, allowed: %s", ld->sec_label, list);
+			if (ld->nerrs > before)
+				ld->errs[before].unknown_key = 1;
+		}
 		return 1;
 	}
 	unsigned long *at = pf_cfg_seen_of(ld, sec, ld->cur)->at;
@@ -101,7 +105,6 @@ static int handler(void *user, const char *section, const char *name, const char
 	char *base = (char *)ld->c;
 	if (sec->id >= 0)
 		base = *(char **)(void *)(base + sec->arr_off) + ld->cur * sec->elem;
-	ld->key_errs = ld->nerrs;
 	int stored = pf_cfg_set_value(ld, line, &sec->keys[k], base, v) == 0;
 	if (sec->after_key)
 		sec->after_key(ld, k, line, v, stored);
@@ -171,6 +174,7 @@ static void section_line(pf_cfg_loader *ld, const char *s)
 
 	ld->sec = NULL;
 	ld->skip = 1;
+	ld->quiet_unknown = 0;
 	while (pf_cfg_is_blank(*p))
 		p++;
 	const char *kw = p;

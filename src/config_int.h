@@ -100,6 +100,7 @@ typedef struct pf_cfg_err {
 	unsigned long line; /* 0: about the whole file, sorted last */
 	size_t seq;
 	char *msg;
+	int unknown_key;    /* "unknown key": see pf_cfg_forget_unknown_keys() */
 } pf_cfg_err;
 
 struct pf_cfg_loader {
@@ -114,10 +115,10 @@ struct pf_cfg_loader {
 	int handled;             /* ... and inih called the handler for it */
 	int read_errno;
 	const pf_cfg_section *sec; /* NULL: before any section, or in a bad one */
-	int skip;                /* keys are not checked: bad header, or skipped */
+	int skip;                /* keys are not checked: a bad section header */
+	int quiet_unknown;       /* unknown keys are not reported in this section */
 	size_t cur;              /* index of the current job / output */
-	size_t sec_errs;         /* errors recorded before this section began ... */
-	size_t key_errs;         /* ... and before the current key's */
+	size_t sec_errs;         /* errors recorded before this section began */
 	char *sec_label;         /* `[job "x"]` for messages */
 	unsigned long global_line;
 	int job_header;          /* a [job ...] header was seen, good or bad */
@@ -135,8 +136,8 @@ struct pf_cfg_loader {
 void pf_cfg_errf(pf_cfg_loader *ld, unsigned long line, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Forgets the errors recorded from the from-th up to (not with) the to-th. */
-void pf_cfg_drop_errors(pf_cfg_loader *ld, size_t from, size_t to);
+/* Withdraws the "unknown key" errors recorded since the from-th error. */
+void pf_cfg_forget_unknown_keys(pf_cfg_loader *ld, size_t from);
 
 /* strdup / a trimmed copy of n bytes; NULL (and ld->oom) without memory. */
 char *pf_cfg_strdup(pf_cfg_loader *ld, const char *s);

@@ -1,6 +1,13 @@
 /*
  * config_output.c: the [output "NAME"] section: its keys, their defaults,
  * and the rules between keys and between outputs.
+ *
+ * An output whose type this version does not support (influxdb_v1, say, in
+ * a file written for a later version) gets that error, and not also one
+ * "unknown key" for each key of that type (database, token, ...), nor the
+ * checks between outputs, which would take it for the default stdout. What
+ * is wrong whatever the type (a bad precision, an overlong line) is still
+ * reported.
  */
 #include <string.h>
 
@@ -30,10 +37,23 @@ static void output_defaults(pf_cfg_loader *ld, void *elem)
 	o->precision = PF_PREC_MS;
 }
 
+/* An unsupported type (not an empty one): its keys are unknown to us
+ * before and after its line. */
+static void output_after_key(pf_cfg_loader *ld, size_t k, unsigned long line, const char *v, int stored)
+{
+	if (k != OK_TYPE || stored || !*v)
+		return;
+	pf_cfg_seen_of(ld, &pf_cfg_output, ld->cur)->mark = line;
+	pf_cfg_forget_unknown_keys(ld, ld->sec_errs);
+	ld->quiet_unknown = 1;
+}
+
 static void check_output(pf_cfg_loader *ld, size_t i)
 {
 	pf_output *o = &ld->c->outputs[i];
 	const pf_cfg_seen *s = pf_cfg_seen_of(ld, &pf_cfg_output, i);
+	if (s->mark)
+		return;
 	char label[300];
 	pf_cfg_label(label, sizeof label, "output", o->name);
 	if (!s->at[OK_TYPE]) {
@@ -47,6 +67,8 @@ static void check_output(pf_cfg_loader *ld, size_t i)
 	for (size_t k = 0; k < i; k++) {
 		const pf_output *p = &ld->c->outputs[k];
 		const pf_cfg_seen *ps = pf_cfg_seen_of(ld, &pf_cfg_output, k);
+		if (ps->mark)
+			continue;
 		if (o->type == PF_OUTPUT_STDOUT && p->type == PF_OUTPUT_STDOUT && ps->at[OK_TYPE]) {
 			pf_cfg_errf(ld, s->at[OK_TYPE], "type",
 				    "a second stdout output (first [output \"%s\"] at line %lu), allowed one", p->name,
@@ -73,5 +95,6 @@ const pf_cfg_section pf_cfg_output = {
 	.name_off = offsetof(pf_output, name),
 	.line_off = offsetof(pf_output, line),
 	.defaults = output_defaults,
+	.after_key = output_after_key,
 	.check = check_output,
 };

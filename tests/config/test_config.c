@@ -830,6 +830,41 @@ static void test_cross_errors2(void)
 	    "set while omit_hostname is true");
 }
 
+/* An output of a type this version lacks reports that error, not also each
+ * of its other keys as unknown, and it is no stdout output to clash with.
+ * What is wrong whatever the type is still reported, and so is everything
+ * in the sections around it. */
+static void test_unsupported_output(void)
+{
+	ERR(JOB "[output \"v1\"]\nurl = http://127.0.0.1:8086\ndatabase = db\n"
+		"type = influxdb_v1\nusername = ${PF_T_UNSET}\nprecision = s\n",
+	    6, "type", "type influxdb_v1 is not supported by this version; supported: stdout, file");
+	ERR(JOB "[output \"a\"]\ntype = stdout\n[output \"v2\"]\ntype = influxdb_v2\nbucket = b\n",
+	    6, "type", "type influxdb_v2 is not supported");
+	pf_config *c = load_text("[global]\nbogus = 1\n" JOB "[output \"v2\"]\norg = o\nprecision = 1ms\n"
+				 "type = influxdb_v2\ntoken = t\ntype = stdout\n"
+				 "[output \"s\"]\ntype = stdout\norg = o\n");
+	CHECK(c == NULL);
+	CHECK_U(nerr, 5);
+	static const char *const want[] = {
+		":2: bogus: unknown key in [global]",
+		":7: precision: unknown precision \"1ms\"",
+		":8: type: type influxdb_v2 is not supported",
+		":10: type: set twice in [output \"v2\"] (first at line 8)",
+		":13: org: unknown key in [output \"s\"]",
+	};
+	int all = nerr == 5;
+	for (size_t i = 0; i < 5 && i < nerr; i++) {
+		CHECK(strstr(errs[i], want[i]) != NULL);
+		all &= strstr(errs[i], want[i]) != NULL;
+	}
+	if (!all)
+		dump_errs();
+	pf_config_free(c);
+	/* an empty type is no unsupported type: its section's keys are checked */
+	ERR_ANY(JOB "[output \"o\"]\ntype =\nbucket = b\n", 5, "bucket", "unknown key in [output \"o\"]");
+}
+
 /* ---- conf/promflux.ini ---- */
 
 static void test_reference(void)
@@ -940,6 +975,7 @@ int main(void)
 	test_file_value_errors();
 	test_cross_errors();
 	test_cross_errors2();
+	test_unsupported_output();
 	test_reference();
 
 	char cmd[400];
