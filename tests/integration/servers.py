@@ -72,12 +72,22 @@ bind-address = "127.0.0.1:%d"
 [subscriber]
   enabled = false
 """ % (rpc, self.dir, self.dir, self.dir, self.port))
+        self.conf = conf
         self.log = os.path.join(self.dir, "influxd.log")
-        self.proc = subprocess.Popen(["influxd", "-config", conf],
-                                     stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         self.url = "http://127.0.0.1:%d" % self.port
-        wait_http(self.url + "/ping", 204, proc=self.proc, log=self.log)
+        self.start()
         return self
+
+    def start(self):
+        """Starts influxd (again, after kill(): same port, same data)."""
+        self.proc = subprocess.Popen(["influxd", "-config", self.conf],
+                                     stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        wait_http(self.url + "/ping", 204, proc=self.proc, log=self.log)
+
+    def kill(self):
+        """Stops influxd at once (SIGKILL: an outage, not a clean stop)."""
+        self.proc.kill()
+        self.proc.wait()
 
     def query(self, q, db=None, epoch="ns"):
         params = {"q": q, "epoch": epoch}
@@ -151,3 +161,64 @@ class Prometheus(_Exporter):
             f.write("global:\n  scrape_interval: 1m\nscrape_configs: []\n")
         return ["prometheus", "--config.file=" + conf, "--web.listen-address=127.0.0.1:%d" % self.port,
                 "--storage.tsdb.path=" + os.path.join(self.dir, "data")]
+
+
+class VictoriaMetrics:
+    """A real VictoriaMetrics (Debian's victoria-metrics) on a free port.
+
+    It takes line protocol on /write (v1, adds a db label) and
+    /api/v2/write (v2, no label for org or bucket); a point's series is
+    named measurement_field and its tags become labels.
+    """
+
+    def __init__(self, retention="1d"):
+        # A long retention keeps samples with old timestamps (payloads carry
+        # some from 1970 and 2023); VictoriaMetrics drops those outside it.
+        self.retention = retention
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="pf-vm-")
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log = os.path.join(self.dir, "vm.log")
+        self.start()
+        return self
+
+    def start(self):
+        """Starts victoria-metrics (again, after kill(): same port, same data)."""
+        self.proc = subprocess.Popen(
+            ["victoria-metrics", "-httpListenAddr=127.0.0.1:%d" % self.port,
+             "-storageDataPath=" + os.path.join(self.dir, "data"), "-retentionPeriod=" + self.retention,
+             "-search.latencyOffset=0s", "-loggerLevel=WARN"],
+            stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
+        wait_http(self.url + "/health", 200, proc=self.proc, log=self.log)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def export(self, match='{__name__!=""}'):
+        """Every raw sample (duplicates kept): [(labels dict incl. __name__, [(ts ms, value)])]."""
+        import json
+        http("POST", self.url + "/internal/force_flush")
+        st, body = http("POST", self.url + "/api/v1/export",
+                        urllib.parse.urlencode({"match[]": match}).encode(),
+                        {"Content-Type": "application/x-www-form-urlencoded"}, timeout=60)
+        if st != 200:
+            raise RuntimeError("export: HTTP %d %s" % (st, body[:500]))
+        out = []
+        for line in body.decode("utf-8").splitlines():
+            if line.strip():
+                j = json.loads(line)
+                out.append((j["metric"], list(zip(j["timestamps"], j["values"]))))
+        return out
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
