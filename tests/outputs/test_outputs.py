@@ -35,10 +35,15 @@ Cases:
                         shutdown_timeout
   buffer-limit          buffer full while the server fails: the oldest
                         batches are dropped (and logged), the rest delivered
+  batch-limits          batch_lines and batch_bytes bound every write
+  in-flight             max_in_flight = 2: two slow writes at once, not more
+  isolation             an output that hangs and one that refuses do not
+                        delay the others
 """
 import base64
 import collections
 import email.utils
+import json
 import os
 import sys
 import time
@@ -62,11 +67,14 @@ def payload_file(d):
     return path
 
 
-def conf(fault, ws, d, output_keys, job_keys="", global_keys="", otype="influxdb_v1"):
+def conf(fault, ws, d, output_keys, job_keys="", global_keys="", otype="influxdb_v1", extra_outputs=""):
     base = {"influxdb_v1": "database = pf\n", "influxdb_v2": "org = o\nbucket = b\ntoken = t\n"}[otype]
     # Keys given by the case replace the defaults above.
     given = {line.split("=")[0].strip() for line in output_keys.splitlines() if "=" in line}
     base = "".join(line + "\n" for line in base.splitlines() if line.split("=")[0].strip() not in given)
+    # The file output (the record) writes at the same precision, so its lines
+    # equal the ones sent.
+    prec = [line.split("=")[1].strip() for line in output_keys.splitlines() if line.split("=")[0].strip() == "precision"]
     return """[global]
 interval = 1s
 hostname = pfhost
@@ -82,8 +90,9 @@ url = %s
 [output "f"]
 type = file
 path = %s
-precision = ms
-""" % (global_keys, fault.url, job_keys, otype, ws.base, base, output_keys, os.path.join(d, "out.lp"))
+precision = %s
+%s""" % (global_keys, fault.url, job_keys, otype, ws.base, base, output_keys, os.path.join(d, "out.lp"),
+         prec[0] if prec else "ms", extra_outputs)
 
 
 DEFAULT_OUT = "precision = ms\nflush_interval = 200ms\nretry_max_backoff = 2s\n"
@@ -93,19 +102,21 @@ class Run:
     """A fault server, a write server with a script and the daemon."""
 
     def __init__(self, name, script=(), out_keys=DEFAULT_OUT, ws_args=(), otype="influxdb_v1",
-                 payload=None, job_keys="", global_keys=""):
+                 payload=None, job_keys="", global_keys="", extra_outputs=""):
         self.name = name
         self.d = tmpdir()
         self.payload = payload or payload_file(self.d)
         self.script = list(script)
         self.out_keys, self.ws_args, self.otype = out_keys, list(ws_args), otype
         self.job_keys, self.global_keys = job_keys, global_keys
+        self.extra_outputs = extra_outputs
 
     def __enter__(self):
         import json
         self.fs = FaultServer("--payload", self.payload).__enter__()
         self.ws = WriteServer("--script", json.dumps(self.script), *self.ws_args).__enter__()
-        self.conf_text = conf(self.fs, self.ws, self.d, self.out_keys, self.job_keys, self.global_keys, self.otype)
+        self.conf_text = conf(self.fs, self.ws, self.d, self.out_keys, self.job_keys, self.global_keys, self.otype,
+                              self.extra_outputs.replace("@D@", self.d))
         self.daemon = Daemon(self.d, self.conf_text).__enter__()
         return self
 
@@ -484,7 +495,82 @@ def case_buffer_limit():
     check(loud, "buffer-limit: the drop is logged")
 
 
+def case_batch_limits():
+    with Run("batch-limits", out_keys=DEFAULT_OUT + "batch_lines = 30\nbatch_bytes = 2KiB\n") as run:
+        run.daemon.wait(lambda: len(run.file_lines()) >= 3 * NSERIES, 15, "batch-limits: three scrapes")
+        run.stop()
+    sizes = [(r["lines"], len(r["body"].encode())) for r in run.writes]
+    check(sizes and max(n for n, _ in sizes) <= 30, "batch-limits: at most 30 lines a write: %r" % sizes[:8])
+    check(sizes and max(b for _, b in sizes) <= 2048, "batch-limits: at most 2 KiB a write: %r" % sizes[:8])
+    check(sizes and max(n for n, _ in sizes) >= 10, "batch-limits: batches are not single lines: %r" % sizes[:8])
+    note("batch-limits: %d writes, lines/bytes %r" % (len(sizes), sizes[:6]))
+    check_delivery("batch-limits", run_file(run), run.writes)
+
+
+def max_overlap(reqs):
+    ev = sorted([(r["mono"], 1) for r in reqs] + [(r["done"], -1) for r in reqs])
+    cur = best = 0
+    for _, d in ev:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def case_in_flight():
+    # Every answer takes 1 s; a scrape makes 4 batches a second: the queue
+    # grows and the daemon has as many writes in flight as it may.
+    script = [{"delay_ms": 1000, "status": 204}] * 100000
+    with Run("in-flight", script=script,
+             out_keys=DEFAULT_OUT + "batch_lines = 30\nmax_in_flight = 2\n") as run:
+        run.daemon.wait(lambda: run.ws.stats()["accepted_writes"] >= 8, 20, "in-flight: writes answered")
+        run.ws.script([])
+        time.sleep(1.5)
+        run.stop()
+    m = max_overlap(run.writes)
+    check(m == 2, "in-flight: at most and at last 2 writes at once with max_in_flight = 2 (saw %d)" % m)
+    check_delivery("in-flight", run_file(run), run.writes)
+
+
+def case_isolation():
+    # A second output that never answers within its timeout and a third whose
+    # port refuses: the first output still gets every scrape within a second.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    with WriteServer("--script", json.dumps([{"delay_ms": 30000, "status": 204}] * 1000)) as slow:
+        extra = """[output "slow"]
+type = influxdb_v1
+url = %s
+database = pf
+precision = ms
+timeout = 20s
+[output "dead"]
+type = influxdb_v2
+url = http://127.0.0.1:%d
+org = o
+bucket = b
+token = t
+precision = ms
+""" % (slow.base, dead)
+        with Run("isolation", extra_outputs=extra, global_keys="shutdown_timeout = 3s") as run:
+            run.daemon.wait(lambda: len(run.file_lines()) >= 5 * (NSERIES + 5), 15, "isolation: five scrapes")
+            time.sleep(1.0)
+            n_file = len(run.file_lines())
+            n_acc = run.ws.stats()["lines"]
+            check(n_acc >= n_file - 2 * (NSERIES + 5),
+                  "isolation: output w keeps up while the others hang or refuse (%d of %d lines)" % (n_acc, n_file))
+            run.ws.script([])
+            rc = run.daemon.stop()
+            run.log = run.daemon.log()
+            run.writes = run.ws.writes()
+        check(rc == 0, "isolation: exit 0")
+    check_delivery("isolation", run_file(run), run.writes)
+
+
 CASES = {
+    "batch-limits": case_batch_limits, "in-flight": case_in_flight, "isolation": case_isolation,
     "req-v1": case_req_v1, "req-v1-file": case_req_v1_file, "req-v2": case_req_v2,
     "req-v2-file": case_req_v2_file, "req-plain": case_req_plain,
     "ans-413": case_ans_413, "ans-429": case_ans_429, "ans-503-date": case_ans_503_date,

@@ -46,6 +46,7 @@ Control paths:
   GET  /_requests[?since=N]  the recorded requests from index N, JSON list:
                          {"i", "t" (wall clock, s), "mono" (monotonic, s),
                          "method", "path", "query" {name: value},
+                         "done" (monotonic, when answered),
                          "headers" {lower-case name: value}, "gzip" (body was
                          gzip), "body" (decompressed, UTF-8 text; invalid
                          bytes as U+FFFD), "body_bytes" (as received),
@@ -215,6 +216,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send(status, rbody, headers=headers)
 
     def save(self, rec, kind, nraw=0, nbody=0):
+        rec["done"] = time.monotonic()
         with self.st.lock:
             s = self.st.stats
             s["requests"] += 1
