@@ -1,0 +1,346 @@
+/*
+ * queue.c: batches of line protocol for one output (see queue.h).
+ *
+ * Lines are copied into the open batch in runs (one memcpy per run of
+ * lines that fit, not one per line); the only per-line work is the memchr
+ * that finds each line's end, which the line count needs anyway. The
+ * waiting batches are a singly linked list in order-key order; a requeued
+ * batch is inserted by a walk from the head, which is short because retries
+ * go back near the front.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* First capacity of an open batch: most scrapes fit, and a small batch
+ * (a few targets, short flush interval) does not reserve batch_bytes. */
+#define OPEN_MIN_CAP (64u * 1024u)
+
+struct pf_queue {
+	pf_queue_opts o;
+	pf_batch *head, *tail;  /* waiting, in order-key order */
+	pf_batch *open;         /* being filled; not in the list */
+	size_t open_cap;        /* data bytes open can hold */
+	uint64_t next_seq;
+	pf_queue_stats st;
+};
+
+static void sync_total(pf_queue *q)
+{
+	q->st.bytes = q->st.waiting_bytes + q->st.open_bytes + q->st.inflight_bytes;
+}
+
+pf_queue *pf_queue_new(const pf_queue_opts *o)
+{
+	if (!o || o->batch_lines == 0 || o->batch_bytes == 0 || o->limit == 0)
+		return NULL;
+	pf_queue *q = calloc(1, sizeof *q);
+	if (q)
+		q->o = *o;
+	return q;
+}
+
+void pf_queue_free(pf_queue *q)
+{
+	if (!q)
+		return;
+	pf_queue_clear(q);
+	free(q);
+}
+
+static int key_less(const pf_batch *a, const pf_batch *b)
+{
+	return a->seq < b->seq || (a->seq == b->seq && a->off < b->off);
+}
+
+/* Puts b among the waiting batches at its place by order key. */
+static void insert_waiting(pf_queue *q, pf_batch *b)
+{
+	pf_batch *prev = NULL, *cur = q->head;
+	while (cur && key_less(cur, b)) {
+		prev = cur;
+		cur = cur->next;
+	}
+	b->next = cur;
+	if (prev)
+		prev->next = b;
+	else
+		q->head = b;
+	if (!cur)
+		q->tail = b;
+	q->st.waiting_batches++;
+	q->st.waiting_bytes += b->len;
+	q->st.waiting_lines += b->lines;
+}
+
+static pf_batch *take_head(pf_queue *q)
+{
+	pf_batch *b = q->head;
+	if (!b)
+		return NULL;
+	q->head = b->next;
+	if (!q->head)
+		q->tail = NULL;
+	b->next = NULL;
+	q->st.waiting_batches--;
+	q->st.waiting_bytes -= b->len;
+	q->st.waiting_lines -= b->lines;
+	return b;
+}
+
+/* Drops (or hands to evict) the oldest waiting batches while more than
+ * the limit is held. */
+static void enforce_limit(pf_queue *q)
+{
+	sync_total(q);
+	while (q->st.bytes > q->o.limit && q->head) {
+		pf_batch *b = take_head(q);
+		size_t lines = b->lines;
+		if (q->o.evict && q->o.evict(q->o.ud, b) == 0) {
+			q->st.evicted_batches++;
+			q->st.evicted_lines += lines;
+		} else {
+			q->st.dropped_batches++;
+			q->st.dropped_lines += lines;
+			free(b);
+		}
+		sync_total(q);
+	}
+}
+
+/* Seals the open batch: it joins the waiting ones (the newest). */
+static void seal(pf_queue *q)
+{
+	pf_batch *b = q->open;
+	if (!b || b->lines == 0)
+		return;
+	/* Give back what the growth reserved beyond a page or so; a failed
+	 * shrink keeps the larger block, which is still correct. */
+	if (q->open_cap - b->len > 4096) {
+		pf_batch *s = realloc(b, sizeof *b + b->len);
+		if (s)
+			b = s;
+	}
+	q->open = NULL;
+	q->open_cap = 0;
+	q->st.open_bytes = 0;
+	q->st.open_lines = 0;
+	b->seq = q->next_seq++;
+	b->off = 0;
+	b->next = NULL;
+	/* The newest: append at the tail (no walk). */
+	if (q->tail)
+		q->tail->next = b;
+	else
+		q->head = b;
+	q->tail = b;
+	q->st.waiting_batches++;
+	q->st.waiting_bytes += b->len;
+	q->st.waiting_lines += b->lines;
+}
+
+/* Makes room for `more` data bytes in the open batch (created if needed). */
+static int reserve_open(pf_queue *q, size_t more)
+{
+	size_t used = q->open ? q->open->len : 0;
+	if (q->open && q->open_cap - used >= more)
+		return 0;
+	size_t want = used + more;
+	size_t cap = q->open_cap ? q->open_cap : OPEN_MIN_CAP;
+	while (cap < want)
+		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+	/* Normal batches never need more than batch_bytes; a single long line
+	 * gets exactly its size. */
+	if (cap > q->o.batch_bytes && want <= q->o.batch_bytes)
+		cap = q->o.batch_bytes;
+	if (cap < want)
+		cap = want;
+	pf_batch *b = realloc(q->open, sizeof *b + cap);
+	if (!b)
+		return -ENOMEM;
+	if (!q->open)
+		memset(b, 0, sizeof *b);
+	q->open = b;
+	q->open_cap = cap;
+	return 0;
+}
+
+static size_t count_lines(const char *p, const char *end)
+{
+	size_t n = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *le = nl ? nl + 1 : end;
+		if (le - p > 1 || !nl)
+			n++;
+		p = le;
+	}
+	return n;
+}
+
+/* Copies a run of k lines [s, e) into the open batch, plus the '\n' the
+ * input's last line lacked. */
+static void put_run(pf_queue *q, const char *s, const char *e, size_t k, int add_nl)
+{
+	pf_batch *b = q->open;
+	size_t n = (size_t)(e - s);
+	memcpy(b->data + b->len, s, n);
+	if (add_nl)
+		b->data[b->len + n++] = '\n';
+	b->len += n;
+	b->lines += k;
+	q->st.open_bytes = b->len;
+	q->st.open_lines = b->lines;
+}
+
+int pf_queue_append(pf_queue *q, const char *lp, size_t n)
+{
+	const char *p = lp, *end = lp + n;
+	while (p < end) {
+		if (*p == '\n') { /* an empty line: nothing to send */
+			p++;
+			continue;
+		}
+		size_t used = q->open ? q->open->len : 0, nlines = q->open ? q->open->lines : 0;
+		size_t room = q->o.batch_bytes > used ? q->o.batch_bytes - used : 0;
+		size_t lines_room = q->o.batch_lines - nlines;
+		const char *s = p;
+		size_t k = 0, bytes = 0;
+		int add_nl = 0;
+		/* The longest run of lines that fits the open batch. */
+		while (p < end && k < lines_room) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *le = nl ? nl + 1 : end;
+			size_t ll = (size_t)(le - p) + (nl ? 0 : 1);
+			if (nl && le - p == 1)
+				break; /* an empty line ends the run; skipped above */
+			if (bytes + ll > room)
+				break;
+			bytes += ll;
+			add_nl = !nl;
+			p = le;
+			k++;
+		}
+		if (k == 0) {
+			if (nlines > 0) { /* full: the next line starts a new batch */
+				seal(q);
+				continue;
+			}
+			/* An empty batch and no room: a line longer than
+			 * batch_bytes. It travels alone (a 413 then drops it). */
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *le = nl ? nl + 1 : end;
+			bytes = (size_t)(le - p) + (nl ? 0 : 1);
+			add_nl = !nl;
+			p = le;
+			k = 1;
+		}
+		if (reserve_open(q, bytes) < 0) {
+			size_t lost = k + count_lines(p, end);
+			q->st.dropped_lines += lost;
+			enforce_limit(q);
+			return -ENOMEM;
+		}
+		put_run(q, s, p, k, add_nl);
+		if (q->open->lines >= q->o.batch_lines || q->open->len >= q->o.batch_bytes)
+			seal(q);
+		enforce_limit(q);
+	}
+	sync_total(q);
+	return 0;
+}
+
+void pf_queue_cut(pf_queue *q)
+{
+	seal(q);
+	sync_total(q);
+}
+
+pf_batch *pf_queue_pop(pf_queue *q)
+{
+	pf_batch *b = take_head(q);
+	if (b) {
+		q->st.inflight_batches++;
+		q->st.inflight_bytes += b->len;
+	}
+	sync_total(q);
+	return b;
+}
+
+static void lent_back(pf_queue *q, const pf_batch *b)
+{
+	q->st.inflight_batches--;
+	q->st.inflight_bytes -= b->len;
+}
+
+void pf_queue_done(pf_queue *q, pf_batch *b)
+{
+	lent_back(q, b);
+	free(b);
+	sync_total(q);
+}
+
+void pf_queue_requeue(pf_queue *q, pf_batch *b)
+{
+	lent_back(q, b);
+	insert_waiting(q, b);
+	/* A requeued batch may put the total over a limit that scrapes
+	 * reached while it was away. */
+	enforce_limit(q);
+}
+
+int pf_queue_split(pf_queue *q, pf_batch *b)
+{
+	if (b->lines < 2)
+		return -EINVAL;
+	size_t want = (b->lines + 1) / 2, seen = 0, cut = 0;
+	while (seen < want) {
+		const char *nl = memchr(b->data + cut, '\n', b->len - cut);
+		cut = (size_t)(nl - b->data) + 1;
+		seen++;
+	}
+	pf_batch *x = malloc(sizeof *x + cut);
+	pf_batch *y = malloc(sizeof *y + (b->len - cut));
+	if (!x || !y) {
+		free(x);
+		free(y);
+		return -ENOMEM;
+	}
+	*x = (pf_batch){ .seq = b->seq, .off = b->off, .len = cut, .lines = want };
+	*y = (pf_batch){ .seq = b->seq, .off = b->off + cut, .len = b->len - cut, .lines = b->lines - want };
+	memcpy(x->data, b->data, cut);
+	memcpy(y->data, b->data + cut, b->len - cut);
+	lent_back(q, b);
+	free(b);
+	insert_waiting(q, x);
+	insert_waiting(q, y);
+	sync_total(q);
+	return 0;
+}
+
+uint64_t pf_queue_clear(pf_queue *q)
+{
+	uint64_t lines = 0;
+	pf_batch *b;
+	while ((b = take_head(q)) != NULL) {
+		lines += b->lines;
+		free(b);
+	}
+	if (q->open) {
+		lines += q->open->lines;
+		free(q->open);
+		q->open = NULL;
+		q->open_cap = 0;
+		q->st.open_bytes = 0;
+		q->st.open_lines = 0;
+	}
+	sync_total(q);
+	return lines;
+}
+
+const pf_queue_stats *pf_queue_get_stats(const pf_queue *q)
+{
+	return &q->st;
+}

@@ -1,0 +1,113 @@
+/*
+ * queue.h: the memory buffer of one output: line protocol cut into batches,
+ * bounded in bytes, oldest batch dropped when full.
+ *
+ * Lines come in through pf_queue_append() (one scrape's worth at a time)
+ * and fill the open batch; a batch is sealed when one more line would pass
+ * batch_lines or batch_bytes, or when the writer's flush interval calls
+ * pf_queue_cut(). Sealed batches wait in order; the writer pops the oldest
+ * (it is then "in flight"), and answers for it with exactly one of
+ * pf_queue_done() (delivered or given up: freed), pf_queue_requeue() (back
+ * to its place at the front, so a retry keeps the order) or
+ * pf_queue_split() (a 413: two halves in its place).
+ *
+ * A batch is an immutable byte buffer of whole lines, each ending in '\n',
+ * with its line count: what a disk spool (issue 5/6) writes and reads back
+ * as it is. The spool's hook is `evict`: when the limit is passed, the
+ * oldest waiting batch is offered to it before it is dropped.
+ *
+ * The limit counts every byte the queue holds or lent out: waiting
+ * batches, the open batch and the batches in flight. Only waiting batches
+ * can be dropped, so memory stays below max(limit, the open batch plus
+ * the batches in flight); the configuration keeps limit >= batch_bytes.
+ *
+ * Ownership: the queue owns its batches; a popped batch is lent to the
+ * caller until it hands it back with one of the three calls above.
+ * Not thread-safe (one loop thread).
+ */
+#ifndef PF_QUEUE_H
+#define PF_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pf_batch {
+	struct pf_batch *next;  /* the queue's link; do not touch */
+	uint64_t seq;           /* creation order ... */
+	uint64_t off;           /* ... and byte offset in the original (halves
+				 * of a split keep seq): the order key */
+	size_t len;             /* bytes of data, whole lines */
+	size_t lines;           /* lines (= points) in data */
+	char data[];
+} pf_batch;
+
+typedef struct pf_queue pf_queue;
+
+typedef struct pf_queue_opts {
+	size_t batch_lines;     /* > 0 */
+	size_t batch_bytes;     /* > 0; a single longer line is a batch of its own */
+	uint64_t limit;         /* bytes held in all (see above); > 0 */
+	/* Offered the oldest waiting batch when the limit is passed. Returns 0
+	 * when it took the batch (ownership passes), -1 to have it dropped.
+	 * NULL: always dropped. */
+	int (*evict)(void *ud, pf_batch *b);
+	void *ud;
+} pf_queue_opts;
+
+typedef struct pf_queue_stats {
+	uint64_t bytes;          /* held: waiting + open + in flight */
+	uint64_t waiting_bytes;  /* sealed, waiting */
+	uint64_t waiting_batches;
+	uint64_t waiting_lines;
+	uint64_t open_bytes;     /* the batch being filled */
+	uint64_t open_lines;
+	uint64_t inflight_bytes; /* popped, not handed back */
+	uint64_t inflight_batches;
+	uint64_t dropped_batches; /* to the limit (oldest first) */
+	uint64_t dropped_lines;
+	uint64_t evicted_batches; /* taken by evict */
+	uint64_t evicted_lines;
+} pf_queue_stats;
+
+/* Returns an empty queue, or NULL (bad options, no memory). */
+pf_queue *pf_queue_new(const pf_queue_opts *o);
+
+/* Frees the queue and every batch it holds. Batches in flight belong to
+ * nobody afterwards: hand them back first, or free() them. NULL: no-op. */
+void pf_queue_free(pf_queue *q);
+
+/* Appends n bytes of lines (borrowed for the call). A last line without
+ * '\n' gets one. Empty lines are skipped. May seal batches and drop the
+ * oldest. Returns 0, or -ENOMEM (lines not appended are lost and counted
+ * as dropped). */
+int pf_queue_append(pf_queue *q, const char *lp, size_t n);
+
+/* Seals the open batch, if it holds any line. */
+void pf_queue_cut(pf_queue *q);
+
+/* The oldest waiting batch, now in flight; NULL when none waits. */
+pf_batch *pf_queue_pop(pf_queue *q);
+
+/* Hands back a batch in flight that is finished with (delivered, rejected,
+ * dropped by the caller): it is freed. */
+void pf_queue_done(pf_queue *q, pf_batch *b);
+
+/* Hands back a batch in flight to be sent again: it goes back among the
+ * waiting ones at its place by order key (before every newer batch), so
+ * the order holds whatever order retries come back in. */
+void pf_queue_requeue(pf_queue *q, pf_batch *b);
+
+/* Hands back a batch in flight split in two halves by lines (the first
+ * half ceil(lines/2)), both waiting at its place. Returns 0 (b is freed),
+ * -EINVAL when b holds a single line, or -ENOMEM (b is still the caller's
+ * in either case). */
+int pf_queue_split(pf_queue *q, pf_batch *b);
+
+/* Frees every waiting batch and the open one (a shutdown that ran out of
+ * time). Returns their lines, which the caller counts: they are not in
+ * dropped_*, which is the limit's. */
+uint64_t pf_queue_clear(pf_queue *q);
+
+const pf_queue_stats *pf_queue_get_stats(const pf_queue *q);
+
+#endif

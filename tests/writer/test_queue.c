@@ -1,0 +1,401 @@
+/*
+ * test_queue.c: unit test of the per-output batch queue (src/queue.c).
+ *
+ * What the writer leans on: batches are cut at batch_lines and batch_bytes
+ * on line boundaries and hold exactly the lines that went in, in order;
+ * the byte limit drops the OLDEST waiting batch and counts it (never a
+ * batch in flight, never the open one); a requeued batch goes back to its
+ * place whatever order retries come back in; a split gives two halves in
+ * place of the whole; the stats add up after every operation.
+ */
+#include "queue.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond)                                                                      \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			failures++;                                                      \
+		}                                                                        \
+	} while (0)
+
+/* The stats agree with each other. */
+static void consistent(const pf_queue *q)
+{
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(s->bytes == s->waiting_bytes + s->open_bytes + s->inflight_bytes);
+}
+
+static pf_queue *mk(size_t lines, size_t bytes, uint64_t limit)
+{
+	pf_queue_opts o = { .batch_lines = lines, .batch_bytes = bytes, .limit = limit };
+	pf_queue *q = pf_queue_new(&o);
+	CHECK(q != NULL);
+	return q;
+}
+
+/* "m,i=N v=1\n" for N in [from, to) */
+static char *lines_text(int from, int to, size_t *n)
+{
+	size_t cap = (size_t)(to - from) * 32 + 1, len = 0;
+	char *s = malloc(cap);
+	for (int i = from; i < to; i++)
+		len += (size_t)snprintf(s + len, cap - len, "m,i=%d v=1\n", i);
+	*n = len;
+	return s;
+}
+
+/* Index of the first line of b ("m,i=N ..."). */
+static int first_index(const pf_batch *b)
+{
+	return atoi(b->data + 4);
+}
+
+static size_t count_nl(const pf_batch *b)
+{
+	size_t c = 0;
+	for (size_t i = 0; i < b->len; i++)
+		c += b->data[i] == '\n';
+	return c;
+}
+
+static void test_bad_options(void)
+{
+	pf_queue_opts o = { .batch_lines = 0, .batch_bytes = 10, .limit = 10 };
+	CHECK(pf_queue_new(&o) == NULL);
+	o.batch_lines = 1;
+	o.batch_bytes = 0;
+	CHECK(pf_queue_new(&o) == NULL);
+	o.batch_bytes = 10;
+	o.limit = 0;
+	CHECK(pf_queue_new(&o) == NULL);
+	pf_queue_free(NULL);
+}
+
+static void test_cut_by_lines(void)
+{
+	pf_queue *q = mk(10, 1 << 20, 1 << 30);
+	size_t n;
+	char *t = lines_text(0, 25, &n);
+	CHECK(pf_queue_append(q, t, n) == 0);
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(s->waiting_batches == 2 && s->waiting_lines == 20 && s->open_lines == 5);
+	consistent(q);
+	pf_queue_free(q);
+	/* the batches hold the input, in order, each whole lines */
+	q = mk(10, 1 << 20, 1 << 30);
+	CHECK(pf_queue_append(q, t, n) == 0);
+	pf_queue_cut(q);
+	s = pf_queue_get_stats(q);
+	CHECK(s->waiting_batches == 3 && s->open_lines == 0);
+	size_t off = 0;
+	int want_first[] = { 0, 10, 20 };
+	size_t want_lines[] = { 10, 10, 5 };
+	for (int i = 0; i < 3; i++) {
+		pf_batch *b = pf_queue_pop(q);
+		CHECK(b != NULL);
+		if (!b)
+			break;
+		CHECK(b->lines == want_lines[i] && count_nl(b) == b->lines);
+		CHECK(first_index(b) == want_first[i]);
+		CHECK(memcmp(b->data, t + off, b->len) == 0);
+		off += b->len;
+		consistent(q);
+		pf_queue_done(q, b);
+	}
+	CHECK(off == n);
+	CHECK(pf_queue_pop(q) == NULL);
+	s = pf_queue_get_stats(q);
+	CHECK(s->bytes == 0 && s->inflight_batches == 0);
+	free(t);
+	pf_queue_free(q);
+}
+
+static void test_cut_by_bytes(void)
+{
+	/* every line is 10 or 11 bytes: "m,i=5 v=1\n" */
+	pf_queue *q = mk(1000, 35, 1 << 30);
+	size_t n;
+	char *t = lines_text(0, 10, &n); /* 10 bytes each */
+	/* appended in pieces, as scrapes come */
+	CHECK(pf_queue_append(q, t, 30) == 0);
+	CHECK(pf_queue_append(q, t + 30, n - 30) == 0);
+	pf_queue_cut(q);
+	size_t total = 0, lines = 0;
+	pf_batch *b;
+	while ((b = pf_queue_pop(q)) != NULL) {
+		CHECK(b->len <= 35 && b->len > 0);
+		CHECK(b->lines == 3 || b->lines == 1);
+		CHECK(b->data[b->len - 1] == '\n' && count_nl(b) == b->lines);
+		CHECK(memcmp(b->data, t + total, b->len) == 0);
+		total += b->len;
+		lines += b->lines;
+		pf_queue_done(q, b);
+	}
+	CHECK(total == n && lines == 10);
+	free(t);
+	pf_queue_free(q);
+}
+
+static void test_long_line_and_newlines(void)
+{
+	pf_queue *q = mk(100, 16, 1 << 30);
+	/* a line longer than batch_bytes travels alone; a last line
+	 * without '\n' gets one; empty lines vanish */
+	const char *in = "a v=1\n\n0123456789abcdefghij v=2\nb v=3";
+	CHECK(pf_queue_append(q, in, strlen(in)) == 0);
+	pf_queue_cut(q);
+	pf_batch *b1 = pf_queue_pop(q), *b2 = pf_queue_pop(q), *b3 = pf_queue_pop(q);
+	CHECK(b1 && b2 && b3 && pf_queue_pop(q) == NULL);
+	if (b1 && b2 && b3) {
+		CHECK(b1->lines == 1 && b1->len == 6 && memcmp(b1->data, "a v=1\n", 6) == 0);
+		CHECK(b2->lines == 1 && b2->len == 25 && memcmp(b2->data, "0123456789abcdefghij v=2\n", 25) == 0);
+		CHECK(b3->lines == 1 && b3->len == 6 && memcmp(b3->data, "b v=3\n", 6) == 0);
+		pf_queue_done(q, b1);
+		pf_queue_done(q, b2);
+		pf_queue_done(q, b3);
+	}
+	/* nothing but newlines: nothing queued */
+	CHECK(pf_queue_append(q, "\n\n\n", 3) == 0);
+	pf_queue_cut(q);
+	CHECK(pf_queue_pop(q) == NULL);
+	CHECK(pf_queue_get_stats(q)->bytes == 0);
+	pf_queue_free(q);
+}
+
+static void test_limit_drops_oldest(void)
+{
+	/* batches of 2 lines (20 bytes); limit 65 bytes */
+	pf_queue *q = mk(2, 1000, 65);
+	size_t n;
+	char *t = lines_text(0, 4, &n); /* 40 bytes: two batches */
+	CHECK(pf_queue_append(q, t, n) == 0);
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(s->waiting_batches == 2 && s->dropped_batches == 0);
+	/* one in flight: it counts, but it is never dropped */
+	pf_batch *fly = pf_queue_pop(q);
+	CHECK(fly && first_index(fly) == 0);
+	free(t);
+	t = lines_text(4, 8, &n); /* 40 more: 80 held -> drop the oldest waiting (i=2,3) */
+	CHECK(pf_queue_append(q, t, n) == 0);
+	consistent(q);
+	CHECK(s->dropped_batches == 1 && s->dropped_lines == 2);
+	CHECK(s->bytes <= 65);
+	CHECK(s->inflight_batches == 1);
+	pf_batch *b = pf_queue_pop(q);
+	CHECK(b && first_index(b) == 4); /* 2,3 were the oldest waiting */
+	pf_queue_done(q, b);
+	/* the flying one comes back: it is now the oldest */
+	pf_queue_requeue(q, fly);
+	consistent(q);
+	b = pf_queue_pop(q);
+	CHECK(b && first_index(b) == 0);
+	pf_queue_done(q, b);
+	b = pf_queue_pop(q);
+	CHECK(b && first_index(b) == 6);
+	pf_queue_done(q, b);
+	CHECK(s->bytes == 0 && s->dropped_batches == 1);
+	free(t);
+	pf_queue_free(q);
+}
+
+static int g_evicted;
+static int evict_take(void *ud, pf_batch *b)
+{
+	(void)ud;
+	g_evicted += (int)b->lines;
+	free(b);
+	return 0;
+}
+
+static void test_evict_hook(void)
+{
+	pf_queue_opts o = { .batch_lines = 1, .batch_bytes = 100, .limit = 25, .evict = evict_take };
+	pf_queue *q = pf_queue_new(&o);
+	size_t n;
+	char *t = lines_text(0, 5, &n); /* 5 batches of 10 bytes, 2 fit */
+	CHECK(pf_queue_append(q, t, n) == 0);
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(g_evicted == 3 && s->evicted_batches == 3 && s->evicted_lines == 3 && s->dropped_batches == 0);
+	CHECK(s->waiting_batches == 2);
+	pf_batch *b = pf_queue_pop(q);
+	CHECK(b && first_index(b) == 3);
+	pf_queue_done(q, b);
+	free(t);
+	pf_queue_free(q);
+}
+
+static void test_requeue_order(void)
+{
+	pf_queue *q = mk(1, 1000, 1 << 20);
+	size_t n;
+	char *t = lines_text(0, 6, &n);
+	CHECK(pf_queue_append(q, t, n) == 0);
+	pf_batch *a = pf_queue_pop(q), *b = pf_queue_pop(q), *c = pf_queue_pop(q);
+	CHECK(a && b && c);
+	/* retries come back out of order: c, a, b */
+	pf_queue_requeue(q, c);
+	pf_queue_requeue(q, a);
+	pf_queue_requeue(q, b);
+	consistent(q);
+	for (int i = 0; i < 6; i++) {
+		pf_batch *x = pf_queue_pop(q);
+		CHECK(x && first_index(x) == i);
+		if (x)
+			pf_queue_done(q, x);
+	}
+	free(t);
+	pf_queue_free(q);
+}
+
+static void test_split(void)
+{
+	pf_queue *q = mk(5, 1000, 1 << 20);
+	size_t n;
+	char *t = lines_text(0, 10, &n);
+	CHECK(pf_queue_append(q, t, n) == 0);
+	pf_batch *a = pf_queue_pop(q);
+	CHECK(a && a->lines == 5);
+	size_t alen = a->len;
+	CHECK(pf_queue_split(q, a) == 0);
+	consistent(q);
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(s->inflight_batches == 0 && s->waiting_batches == 3 && s->waiting_lines == 10);
+	pf_batch *h1 = pf_queue_pop(q), *h2 = pf_queue_pop(q);
+	CHECK(h1 && h2 && h1->lines == 3 && h2->lines == 2);
+	if (h1 && h2) {
+		CHECK(first_index(h1) == 0 && first_index(h2) == 3);
+		CHECK(h1->len + h2->len == alen);
+		CHECK(memcmp(h1->data, t, h1->len) == 0 && memcmp(h2->data, t + h1->len, h2->len) == 0);
+		/* the second half fails first, then the first: order holds */
+		pf_queue_requeue(q, h2);
+		pf_queue_requeue(q, h1);
+		pf_batch *x = pf_queue_pop(q);
+		CHECK(x && first_index(x) == 0);
+		/* split again: the halves of a half stay before the other half */
+		CHECK(x && pf_queue_split(q, x) == 0);
+		int want[] = { 0, 2, 3, 5 };
+		for (int i = 0; i < 4; i++) {
+			pf_batch *y = pf_queue_pop(q);
+			CHECK(y && first_index(y) == want[i]);
+			if (y && i == 0) {
+				CHECK(y->lines == 2);
+			}
+			if (y && i == 1) {
+				/* a single line cannot be split */
+				CHECK(y->lines == 1 && pf_queue_split(q, y) == -EINVAL);
+			}
+			if (y)
+				pf_queue_done(q, y);
+		}
+	}
+	CHECK(pf_queue_pop(q) == NULL);
+	CHECK(s->bytes == 0);
+	free(t);
+	pf_queue_free(q);
+}
+
+static void test_clear(void)
+{
+	pf_queue *q = mk(3, 1000, 1 << 20);
+	size_t n;
+	char *t = lines_text(0, 8, &n);
+	CHECK(pf_queue_append(q, t, n) == 0);
+	pf_batch *b = pf_queue_pop(q);
+	CHECK(pf_queue_clear(q) == 5); /* 3 waiting + 2 open; not the one in flight */
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(s->bytes == b->len && s->dropped_lines == 0);
+	pf_queue_done(q, b);
+	CHECK(s->bytes == 0);
+	free(t);
+	pf_queue_free(q);
+}
+
+/* Many random appends, pops, requeues, splits and acks: every line that
+ * went in is delivered exactly once or counted as dropped. */
+static void test_random_accounting(void)
+{
+	pf_queue *q = mk(7, 200, 2000);
+	srand(7);
+	unsigned char *seen = calloc(20000, 1);
+	pf_batch *fly[8];
+	int nfly = 0, next = 0;
+	uint64_t delivered = 0;
+	for (int step = 0; step < 5000; step++) {
+		int r = rand() % 10;
+		if (r < 3 && next < 19000) {
+			size_t n;
+			int k = 1 + rand() % 20;
+			char *t = lines_text(next, next + k, &n);
+			next += k;
+			CHECK(pf_queue_append(q, t, n) == 0);
+			free(t);
+		} else if (r < 5 && nfly < 8) {
+			pf_batch *b = pf_queue_pop(q);
+			if (b)
+				fly[nfly++] = b;
+		} else if (r == 5) {
+			pf_queue_cut(q);
+		} else if (nfly > 0) {
+			int i = rand() % nfly;
+			pf_batch *b = fly[i];
+			fly[i] = fly[--nfly];
+			if (r == 6) {
+				pf_queue_requeue(q, b);
+			} else if (r == 7 && b->lines > 1) {
+				CHECK(pf_queue_split(q, b) == 0);
+			} else {
+				const char *p = b->data;
+				for (size_t l = 0; l < b->lines; l++) {
+					int idx = atoi(p + 4);
+					CHECK(seen[idx] == 0);
+					seen[idx] = 1;
+					p = strchr(p, '\n') + 1;
+				}
+				delivered += b->lines;
+				pf_queue_done(q, b);
+			}
+		}
+		consistent(q);
+	}
+	while (nfly > 0)
+		pf_queue_requeue(q, fly[--nfly]);
+	pf_queue_cut(q);
+	pf_batch *b;
+	while ((b = pf_queue_pop(q)) != NULL) {
+		delivered += b->lines;
+		pf_queue_done(q, b);
+	}
+	const pf_queue_stats *s = pf_queue_get_stats(q);
+	CHECK(delivered + s->dropped_lines == (uint64_t)next);
+	CHECK(s->dropped_lines > 0); /* the limit was reached in this run */
+	CHECK(s->bytes == 0);
+	free(seen);
+	pf_queue_free(q);
+}
+
+int main(void)
+{
+	test_bad_options();
+	test_cut_by_lines();
+	test_cut_by_bytes();
+	test_long_line_and_newlines();
+	test_limit_drops_oldest();
+	test_evict_hook();
+	test_requeue_order();
+	test_split();
+	test_clear();
+	test_random_accounting();
+	if (failures) {
+		fprintf(stderr, "test_queue: %d failures\n", failures);
+		return 1;
+	}
+	printf("test_queue: ok\n");
+	return 0;
+}
