@@ -23,6 +23,7 @@
 
 #define DEFAULT_INTERVAL_MS 10000u
 #define DEFAULT_MAX_CONCURRENT 256u
+#define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 
 /* ---- [global] ---- */
 
@@ -39,7 +40,10 @@ static int parse_log_level(const char *v, int *out)
 
 static const pf_cfg_enum log_levels = { "level", "crit, error, warn, info, debug", NULL, 0, parse_log_level };
 
-enum { GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL, GK_N };
+enum {
+	GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL,
+	GK_SHUTDOWN_TIMEOUT, GK_N
+};
 static const pf_cfg_key gkeys[GK_N] = {
 	[GK_INTERVAL] = { "interval", PF_V_DUR, 0, F(interval_ms), 0, 0, 0, NULL },
 	[GK_TIMEOUT] = { "timeout", PF_V_DUR, 0, F(timeout_ms), 0, 0, 0, NULL },
@@ -49,6 +53,7 @@ static const pf_cfg_key gkeys[GK_N] = {
 	[GK_HOSTNAME] = { "hostname", PF_V_HOSTNAME, 0, F(hostname), 0, 0, 0, NULL },
 	[GK_OMIT_HOSTNAME] = { "omit_hostname", PF_V_BOOL, 0, F(omit_hostname), 0, 0, 0, NULL },
 	[GK_LOG_LEVEL] = { "log_level", PF_V_ENUM, 0, F(log_level), 0, 0, 0, &log_levels },
+	[GK_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", PF_V_DUR, 0, F(shutdown_timeout_ms), 0, 0, 0, NULL },
 };
 _Static_assert(GK_N <= PF_CFG_MAXKEYS, "pf_cfg_seen.at holds every key");
 
@@ -96,6 +101,7 @@ static void global_defaults(pf_cfg_loader *ld, void *elem)
 	c->interval_ms = DEFAULT_INTERVAL_MS;
 	c->max_concurrent_scrapes = DEFAULT_MAX_CONCURRENT;
 	c->log_level = PF_LOG_INFO;
+	c->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
 }
 
 const pf_cfg_section pf_cfg_global = {
@@ -365,8 +371,23 @@ void pf_config_free(pf_config *c)
 	}
 	free(c->jobs);
 	for (size_t i = 0; i < c->noutputs; i++) {
-		free(c->outputs[i].name);
-		free(c->outputs[i].path);
+		pf_output *o = &c->outputs[i];
+		free(o->name);
+		free(o->path);
+		free(o->url);
+		free(o->database);
+		free(o->retention_policy);
+		free(o->username);
+		free(o->password);
+		free(o->password_file);
+		free(o->org);
+		free(o->bucket);
+		free(o->token);
+		free(o->token_file);
+		free(o->tls_ca);
+		free(o->tls_cert);
+		free(o->tls_key);
+		free(o->tls_server_name);
 	}
 	free(c->outputs);
 	free_kvs(c->tags, c->ntags);

@@ -69,6 +69,17 @@ typedef struct pf_job {
 enum pf_output_type {
 	PF_OUTPUT_STDOUT = 0,
 	PF_OUTPUT_FILE,
+	PF_OUTPUT_INFLUXDB_V1,
+	PF_OUTPUT_INFLUXDB_V2,
+};
+
+/* InfluxDB 1.x write consistency (clustered/Enterprise); NONE: not sent. */
+enum pf_consistency {
+	PF_CONSISTENCY_NONE = 0,
+	PF_CONSISTENCY_ONE,
+	PF_CONSISTENCY_ANY,
+	PF_CONSISTENCY_QUORUM,
+	PF_CONSISTENCY_ALL,
 };
 
 typedef struct pf_output {
@@ -77,6 +88,33 @@ typedef struct pf_output {
 	enum pf_output_type type;
 	char *path;                 /* file */
 	enum pf_precision precision;/* default ms */
+	/* influxdb_v1 and influxdb_v2 (see conf/promflux.ini) */
+	char *url;                  /* base: http(s)://host:port[/prefix], no query */
+	char *database;             /* v1, required */
+	char *retention_policy;     /* v1; NULL: the database's default */
+	enum pf_consistency consistency; /* v1 */
+	char *username;             /* v1 basic auth */
+	char *password;             /* or password_file */
+	char *password_file;
+	int create_database;        /* v1, default 1 */
+	char *org;                  /* v2, required */
+	char *bucket;               /* v2, required */
+	char *token;                /* v2: token or token_file, one required */
+	char *token_file;
+	uint64_t timeout_ms;        /* one write request; default 10s */
+	int gzip;                   /* default 1 */
+	unsigned gzip_level;        /* 1-9, default 1 */
+	uint64_t batch_lines;       /* default 5000 */
+	uint64_t batch_bytes;       /* default 1MiB */
+	uint64_t flush_interval_ms; /* default 1s */
+	unsigned max_in_flight;     /* default 2 */
+	uint64_t buffer_limit;      /* bytes, default 64MiB; >= batch_bytes */
+	uint64_t retry_max_backoff_ms; /* default 30s */
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
+	char *tls_server_name;
+	int tls_insecure_skip_verify;
 } pf_output;
 
 typedef struct pf_config {
@@ -90,6 +128,7 @@ typedef struct pf_config {
 	char *hostname;             /* the host tag's value; default gethostname() */
 	int omit_hostname;          /* default 0: every point gets host=<hostname> */
 	enum pf_log_level log_level;/* default info */
+	uint64_t shutdown_timeout_ms; /* outputs' flush at stop; default 10s */
 	pf_job *jobs;
 	size_t njobs;
 	pf_output *outputs;         /* none configured: one stdout output */

@@ -72,7 +72,8 @@ typedef struct pf_cfg_key {
 typedef struct pf_cfg_seen {
 	unsigned long at[PF_CFG_MAXKEYS];
 	unsigned long mark;   /* the section's own: job: first Authorization
-			       * header; output: an unsupported type */
+			       * header; output: a type not taken
+			       * (unsupported, empty or bad) */
 } pf_cfg_seen;
 
 typedef struct pf_cfg_loader pf_cfg_loader;

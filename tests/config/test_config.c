@@ -700,9 +700,8 @@ static void test_value_errors(void)
 	JOB_ERR("on_error = ignore\n", 3, "on_error", "unknown value \"ignore\", allowed: skip, reject");
 	JOB_ERR("format = json\n", 3, "format", "unknown format \"json\", allowed: auto, prometheus, openmetrics");
 	ERR("[global]\nlog_level = loud\n" JOB, 2, "log_level", "unknown level \"loud\", allowed: crit");
-	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\n", 4, "type",
-	    "type influxdb_v1 is not supported by this version; supported: stdout, file");
-	ERR(JOB "[output \"o\"]\ntype = influxdb_v2\n", 4, "type", "type influxdb_v2 is not supported");
+	ERR(JOB "[output \"o\"]\ntype = kafka\n", 4, "type",
+	    "type kafka is not supported by this version; supported: stdout, file, influxdb_v1, influxdb_v2");
 	ERR(JOB "[output \"o\"]\ntype = stdout\nprecision = 1ms\n", 5, "precision",
 	    "unknown precision \"1ms\", allowed: ns, us, ms, s");
 	JOB_ERR("metric_include = \n", 3, "metric_include", "empty value");
@@ -836,22 +835,22 @@ static void test_cross_errors2(void)
  * in the sections around it. */
 static void test_unsupported_output(void)
 {
-	ERR(JOB "[output \"v1\"]\nurl = http://127.0.0.1:8086\ndatabase = db\n"
-		"type = influxdb_v1\nusername = ${PF_T_UNSET}\nprecision = s\n",
-	    6, "type", "type influxdb_v1 is not supported by this version; supported: stdout, file");
-	ERR(JOB "[output \"a\"]\ntype = stdout\n[output \"v2\"]\ntype = influxdb_v2\nbucket = b\n",
-	    6, "type", "type influxdb_v2 is not supported");
-	pf_config *c = load_text("[global]\nbogus = 1\n" JOB "[output \"v2\"]\norg = o\nprecision = 1ms\n"
-				 "type = influxdb_v2\ntoken = t\ntype = stdout\n"
-				 "[output \"s\"]\ntype = stdout\norg = o\n");
+	ERR(JOB "[output \"k\"]\nbrokers = 127.0.0.1:9092\ntopic = t\n"
+		"type = kafka\nacks = ${PF_T_UNSET}\nprecision = s\n",
+	    6, "type", "type kafka is not supported by this version; supported: stdout, file, influxdb_v1, influxdb_v2");
+	ERR(JOB "[output \"a\"]\ntype = stdout\n[output \"k\"]\ntype = kafka\ntopic = b\n",
+	    6, "type", "type kafka is not supported");
+	pf_config *c = load_text("[global]\nbogus = 1\n" JOB "[output \"k\"]\ntopic = o\nprecision = 1ms\n"
+				 "type = kafka\nbrokers = t\ntype = stdout\n"
+				 "[output \"s\"]\ntype = stdout\ntopic = o\n");
 	CHECK(c == NULL);
 	CHECK_U(nerr, 5);
 	static const char *const want[] = {
 		":2: bogus: unknown key in [global]",
 		":7: precision: unknown precision \"1ms\"",
-		":8: type: type influxdb_v2 is not supported",
-		":10: type: set twice in [output \"v2\"] (first at line 8)",
-		":13: org: unknown key in [output \"s\"]",
+		":8: type: type kafka is not supported",
+		":10: type: set twice in [output \"k\"] (first at line 8)",
+		":13: topic: unknown key in [output \"s\"]",
 	};
 	int all = nerr == 5;
 	for (size_t i = 0; i < 5 && i < nerr; i++) {
@@ -861,8 +860,202 @@ static void test_unsupported_output(void)
 	if (!all)
 		dump_errs();
 	pf_config_free(c);
-	/* an empty type is no unsupported type: its section's keys are checked */
-	ERR_ANY(JOB "[output \"o\"]\ntype =\nbucket = b\n", 5, "bucket", "unknown key in [output \"o\"]");
+	/* an empty type is no unsupported type: unknown keys are reported,
+	 * and no check that depends on the type is made (bucket is no error
+	 * of a stdout output here: the type is not known) */
+	ERR_ANY(JOB "[output \"o\"]\ntype =\ntopic = b\n", 5, "topic", "unknown key in [output \"o\"]");
+	ERR(JOB "[output \"o\"]\ntype =\nbucket = b\n", 4, "type", "empty value");
+}
+
+/* ---- InfluxDB outputs ---- */
+
+static void test_influx_outputs(void)
+{
+	char text[4096], p[600];
+	touch("ipw");
+	touch("itok");
+	touch("ca.pem");
+	touch("cert.pem");
+	touch("key.pem");
+	snprintf(text, sizeof text,
+		 "[global]\nshutdown_timeout = 3s\n" JOB
+		 "[output \"v1\"]\n"
+		 "type = influxdb_v1\n"
+		 "url = https://influx.example.com:8086/prefix\n"
+		 "database = telegraf\n"
+		 "retention_policy = two_weeks\n"
+		 "consistency = quorum\n"
+		 "username = pf\n"
+		 "password_file = ipw\n"
+		 "create_database = false\n"
+		 "precision = s\n"
+		 "timeout = 3s\n"
+		 "gzip = true\n"
+		 "gzip_level = 6\n"
+		 "batch_lines = 100\n"
+		 "batch_bytes = 64KiB\n"
+		 "flush_interval = 250ms\n"
+		 "max_in_flight = 4\n"
+		 "buffer_limit = 1MiB\n"
+		 "retry_max_backoff = 5s\n"
+		 "tls_ca = ca.pem\n"
+		 "tls_cert = cert.pem\n"
+		 "tls_key = key.pem\n"
+		 "tls_server_name = influx.internal\n"
+		 "tls_insecure_skip_verify = yes\n"
+		 "[output \"v2\"]\n"
+		 "type = influxdb_v2\n"
+		 "url = http://127.0.0.1:8086\n"
+		 "org = my-org\n"
+		 "bucket = metrics\n"
+		 "token_file = itok\n"
+		 "precision = s\n"
+		 "gzip = false\n"
+		 "[output \"v2b\"]\n"
+		 "type = influxdb_v2\n"
+		 "url = http://127.0.0.1:8087/\n"
+		 "org = o\n"
+		 "bucket = b\n"
+		 "token = secret\n"
+		 "precision = s\n");
+	pf_config *c = OK(text);
+	if (!c)
+		return;
+	CHECK_U(c->shutdown_timeout_ms, 3000);
+	CHECK_U(c->noutputs, 3);
+	if (c->noutputs != 3) {
+		pf_config_free(c);
+		return;
+	}
+	pf_output *o = &c->outputs[0];
+	CHECK_U(o->type, PF_OUTPUT_INFLUXDB_V1);
+	CHECK_STR(o->url, "https://influx.example.com:8086/prefix");
+	CHECK_STR(o->database, "telegraf");
+	CHECK_STR(o->retention_policy, "two_weeks");
+	CHECK_U(o->consistency, PF_CONSISTENCY_QUORUM);
+	CHECK_STR(o->username, "pf");
+	snprintf(p, sizeof p, "%s/ipw", dir);
+	CHECK_STR(o->password_file, p);
+	CHECK(o->password == NULL);
+	CHECK_U(o->create_database, 0);
+	CHECK_U(o->precision, PF_PREC_S);
+	CHECK_U(o->timeout_ms, 3000);
+	CHECK_U(o->gzip, 1);
+	CHECK_U(o->gzip_level, 6);
+	CHECK_U(o->batch_lines, 100);
+	CHECK_U(o->batch_bytes, 65536);
+	CHECK_U(o->flush_interval_ms, 250);
+	CHECK_U(o->max_in_flight, 4);
+	CHECK_U(o->buffer_limit, 1048576);
+	CHECK_U(o->retry_max_backoff_ms, 5000);
+	snprintf(p, sizeof p, "%s/ca.pem", dir);
+	CHECK_STR(o->tls_ca, p);
+	snprintf(p, sizeof p, "%s/key.pem", dir);
+	CHECK_STR(o->tls_key, p);
+	CHECK_STR(o->tls_server_name, "influx.internal");
+	CHECK_U(o->tls_insecure_skip_verify, 1);
+	o = &c->outputs[1];
+	CHECK_U(o->type, PF_OUTPUT_INFLUXDB_V2);
+	CHECK_STR(o->org, "my-org");
+	CHECK_STR(o->bucket, "metrics");
+	snprintf(p, sizeof p, "%s/itok", dir);
+	CHECK_STR(o->token_file, p);
+	CHECK(o->token == NULL);
+	CHECK_U(o->gzip, 0);
+	/* defaults */
+	CHECK_U(o->timeout_ms, 10000);
+	CHECK_U(o->gzip_level, 1);
+	CHECK_U(o->batch_lines, 5000);
+	CHECK_U(o->batch_bytes, 1048576);
+	CHECK_U(o->flush_interval_ms, 1000);
+	CHECK_U(o->max_in_flight, 2);
+	CHECK_U(o->buffer_limit, 64u << 20);
+	CHECK_U(o->retry_max_backoff_ms, 30000);
+	CHECK_U(o->create_database, 1);
+	CHECK_U(o->consistency, PF_CONSISTENCY_NONE);
+	CHECK_STR(c->outputs[2].token, "secret");
+	pf_config_free(c);
+
+	/* defaults of [global] and of a v1 output */
+	c = OK(JOB "[output \"v1\"]\ntype = influxdb_v1\nurl = http://h:8086\ndatabase = d\n");
+	if (c) {
+		CHECK_U(c->shutdown_timeout_ms, 10000);
+		CHECK_U(c->outputs[0].create_database, 1);
+		CHECK_U(c->outputs[0].gzip, 1);
+		CHECK_U(c->outputs[0].precision, PF_PREC_MS);
+		CHECK(c->outputs[0].retention_policy == NULL && c->outputs[0].username == NULL);
+		pf_config_free(c);
+	}
+}
+
+#define V1 JOB "[output \"o\"]\ntype = influxdb_v1\nurl = http://127.0.0.1:8086\ndatabase = d\n"
+#define V2 JOB "[output \"o\"]\ntype = influxdb_v2\nurl = http://127.0.0.1:8086\norg = o\nbucket = b\ntoken = t\n"
+
+static void test_influx_errors(void)
+{
+	touch("ipw");
+	touch("itok");
+	touch("c.pem");
+	/* required keys, reported at the section */
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\ndatabase = d\n", 3, "[output \"o\"]",
+	    "type = influxdb_v1 needs url = http://HOST:PORT");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = http://h:1\n", 3, "[output \"o\"]",
+	    "type = influxdb_v1 needs database = NAME");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v2\nurl = http://h:1\nbucket = b\ntoken = t\n", 3,
+	    "[output \"o\"]", "type = influxdb_v2 needs org = NAME");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v2\nurl = http://h:1\norg = o\ntoken = t\n", 3, "[output \"o\"]",
+	    "type = influxdb_v2 needs bucket = NAME");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v2\nurl = http://h:1\norg = o\nbucket = b\n", 3, "[output \"o\"]",
+	    "type = influxdb_v2 needs token = TOKEN or token_file = FILE");
+	/* the URL */
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = unix:///run/influx.sock\ndatabase = d\n", 5, "url",
+	    "unix sockets are not supported for outputs in \"unix:///run/influx.sock\", allowed: http://HOST[:PORT][/PREFIX]");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = http://h:8086/write?db=x\ndatabase = d\n", 5, "url",
+	    "a query is not allowed (the writer adds its own parameters)");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = ftp://h\ndatabase = d\n", 5, "url",
+	    "unsupported URL scheme in \"ftp://h\"");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = http://h:99999\ndatabase = d\n", 5, "url", "bad port");
+	/* keys of another type */
+	ERR(V2 "database = d\n", 9, "database", "set for type = influxdb_v2, database applies only to type = influxdb_v1");
+	ERR(V1 "token = t\n", 7, "token", "set for type = influxdb_v1, token applies only to type = influxdb_v2");
+	ERR(JOB "[output \"o\"]\ntype = stdout\nurl = http://h:1\n", 5, "url",
+	    "set for type = stdout, url applies only to types influxdb_v1, influxdb_v2");
+	ERR(JOB "[output \"o\"]\ntype = file\npath = x.lp\ngzip = false\n", 6, "gzip",
+	    "set for type = file, gzip applies only to types influxdb_v1, influxdb_v2");
+	ERR(V1 "path = x.lp\n", 7, "path", "set for type = influxdb_v1, path applies only to type = file");
+	/* auth */
+	ERR(V1 "username = u\npassword = p\npassword_file = ipw\n", 9, "password_file",
+	    "password and password_file are exclusive, set one");
+	ERR(V1 "password = p\n", 7, "password", "set without username, basic auth needs username too");
+	ERR(V1 "password_file = ipw\n", 7, "password_file", "set without username");
+	ERR(V2 "token_file = itok\n", 9, "token_file", "token and token_file are exclusive, set one");
+	ERR_ANY(V2 "token_file = nope\n", 9, "token_file", "cannot read");
+	/* TLS */
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = https://h\ndatabase = d\ntls_cert = c.pem\n", 7, "tls_cert",
+	    "set without tls_key, a client certificate needs its key");
+	ERR(JOB "[output \"o\"]\ntype = influxdb_v1\nurl = https://h\ndatabase = d\ntls_key = c.pem\n", 7, "tls_key",
+	    "set without tls_cert");
+	ERR(V1 "tls_insecure_skip_verify = true\n", 7, "tls_insecure_skip_verify",
+	    "TLS setting in an output without an https:// url, it would never be used");
+	/* values */
+	ERR(V1 "consistency = two\n", 7, "consistency", "unknown consistency \"two\", allowed: none, one, any, quorum, all");
+	ERR(V1 "gzip_level = 10\n", 7, "gzip_level", "bad number \"10\", allowed: a whole number from 1 to 9");
+	ERR(V1 "max_in_flight = 0\n", 7, "max_in_flight", "bad number \"0\", allowed: a whole number from 1 to 64");
+	ERR(V1 "batch_lines = 0\n", 7, "batch_lines", "bad number \"0\"");
+	ERR(V1 "batch_bytes = 0\n", 7, "batch_bytes", "bad size \"0\"");
+	ERR(V1 "flush_interval = 0\n", 7, "flush_interval", "must be longer than 0");
+	ERR(V1 "create_database = maybe\n", 7, "create_database", "bad boolean \"maybe\"");
+	ERR("[global]\nshutdown_timeout = 0\n" JOB, 2, "shutdown_timeout", "must be longer than 0");
+	ERR("[global]\nshutdown_timeout = soon\n" JOB, 2, "shutdown_timeout", "bad duration \"soon\"");
+	/* between keys */
+	ERR(V1 "gzip = false\ngzip_level = 5\n", 8, "gzip_level", "set while gzip = false, it would never be used");
+	ERR(V1 "buffer_limit = 512KiB\n", 7, "buffer_limit",
+	    "buffer_limit (524288 bytes) is below batch_bytes (1048576 bytes), allowed: buffer_limit >= batch_bytes");
+	ERR(V1 "batch_bytes = 128MiB\n", 7, "batch_bytes", "buffer_limit (67108864 bytes) is below batch_bytes");
+	/* the one stdout output rule does not count InfluxDB outputs */
+	pf_config *c = OK(V1 "[output \"s\"]\ntype = stdout\n[output \"o2\"]\ntype = influxdb_v1\n"
+			  "url = http://127.0.0.1:8086\ndatabase = d\n");
+	pf_config_free(c);
 }
 
 /* ---- conf/promflux.ini ---- */
@@ -900,7 +1093,9 @@ static void test_reference(void)
 		"format", "username", "password", "password_file", "bearer_token", "bearer_token_file",
 		"header", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "tls_insecure_skip_verify",
 		"proxy", "body_limit", "sample_limit", "metric_include", "metric_exclude", "label_drop",
-		"type", "path", "precision",
+		"type", "path", "precision", "shutdown_timeout", "database", "retention_policy", "consistency",
+		"create_database", "org", "bucket", "token", "token_file", "gzip", "gzip_level", "batch_lines",
+		"batch_bytes", "flush_interval", "max_in_flight", "buffer_limit", "retry_max_backoff",
 	};
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		char a[80], b[80];
@@ -913,7 +1108,7 @@ static void test_reference(void)
 	/* ...and the loader knows exactly those keys: each one, uncommented
 	 * in its section, is no "unknown key". */
 	static const char *const gk[] = { "interval", "timeout", "jitter", "max_concurrent_scrapes", "tag",
-					  "hostname", "omit_hostname", "log_level" };
+					  "hostname", "omit_hostname", "log_level", "shutdown_timeout" };
 	for (size_t i = 0; i < sizeof gk / sizeof gk[0]; i++) {
 		char t[300];
 		snprintf(t, sizeof t, "[global]\n%s = ?\n" JOB, gk[i]);
@@ -935,7 +1130,13 @@ static void test_reference(void)
 		for (unsigned e = 0; e < nerr && e < MAXERR; e++)
 			CHECK(strstr(errs[e], "unknown key") == NULL);
 	}
-	static const char *const ok[] = { "type", "path", "precision" };
+	static const char *const ok[] = {
+		"type", "path", "precision", "url", "database", "retention_policy", "consistency", "username",
+		"password", "password_file", "create_database", "org", "bucket", "token", "token_file", "timeout",
+		"gzip", "gzip_level", "batch_lines", "batch_bytes", "flush_interval", "max_in_flight",
+		"buffer_limit", "retry_max_backoff", "tls_ca", "tls_cert", "tls_key", "tls_server_name",
+		"tls_insecure_skip_verify",
+	};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		char t[300];
 		snprintf(t, sizeof t, JOB "[output \"o\"]\n%s = ?\n", ok[i]);
@@ -976,6 +1177,8 @@ int main(void)
 	test_cross_errors();
 	test_cross_errors2();
 	test_unsupported_output();
+	test_influx_outputs();
+	test_influx_errors();
 	test_reference();
 
 	char cmd[400];
