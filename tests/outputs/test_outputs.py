@@ -71,6 +71,8 @@ def conf(fault, ws, d, output_keys, job_keys="", global_keys="", otype="influxdb
     base = {"influxdb_v1": "database = pf\n", "influxdb_v2": "org = o\nbucket = b\ntoken = t\n"}[otype]
     # Keys given by the case replace the defaults above.
     given = {line.split("=")[0].strip() for line in output_keys.splitlines() if "=" in line}
+    if "token_file" in given:
+        given.add("token")
     base = "".join(line + "\n" for line in base.splitlines() if line.split("=")[0].strip() not in given)
     # The file output (the record) writes at the same precision, so its lines
     # equal the ones sent.
@@ -183,6 +185,8 @@ def req_case(name, otype, out_keys, want_path, want_query, want_auth, want_gzip=
         check(r["headers"].get("authorization") == want_auth,
               "%s: Authorization %r (got %r)" % (what, want_auth, r["headers"].get("authorization")))
         ce = r["headers"].get("content-encoding")
+        if r["lines"] == 0:
+            continue  # a start check (v2: a write of no lines)
         if want_gzip:
             check(ce == "gzip" and r["gzip"], "%s: Content-Encoding gzip (got %r)" % (what, ce))
         else:

@@ -26,8 +26,9 @@ InfluxDB paths:
                          q from the query string or a form body
 
 Answers. A write is answered from the script: a list of answers, each
-consumed by the first request of its kind ("on": "write" (default),
-"query", "ping", "any"), in order:
+consumed by the first request of its kind ("on": "write" (default): a
+write with lines; "check": a write of no lines, as a v2 start check;
+"query"; "ping" (also /health, /api/v2/buckets); "any"), in order:
   {"status": 204}                       any status; "body" and "headers"
                                         ({"Name": "value"}) optional
   {"status": 429, "retry_after": "2"}   adds Retry-After
@@ -91,11 +92,14 @@ class State:
         self.stats = {"requests": 0, "writes": 0, "accepted_writes": 0,
                       "lines": 0, "bytes": 0, "body_bytes": 0}
 
-    def take(self, kind):
-        """The first scripted answer for a request of this kind, or None."""
+    def take(self, kind, pred=None):
+        """The first scripted answer for a request of this kind (when pred,
+        only if pred accepts it), or None."""
         with self.lock:
             for i, ans in enumerate(self.script):
                 if ans.get("on", "write") in (kind, "any"):
+                    if pred is not None and not pred(ans):
+                        return None
                     return self.script.pop(i)
         return None
 
@@ -184,14 +188,21 @@ class Handler(BaseHTTPRequestHandler):
                 p = end
                 break
         kind = "write" if p in WRITE_PATHS else "query" if p == "/query" else "ping"
-        ans = self.st.take(kind)
         rec = {"t": t, "mono": mono, "method": self.command, "path": u.path, "query": q,
                "headers": {k.lower(): v for k, v in self.headers.items()},
                "gzip": False, "body": "", "body_bytes": 0, "lines": 0,
                "answer": None, "accepted": False}
-        if ans and ans.get("delay_ms"):
-            time.sleep(ans["delay_ms"] / 1000.0)
+        ans = None
+        if kind != "write":
+            ans = self.st.take(kind)
+        elif ("chunked" in self.headers.get("Transfer-Encoding", "").lower()
+              or int(self.headers.get("Content-Length", "0")) > 64):
+            # A reset must come before the body is read; a write this small
+            # (a v2 start check writes no lines) is never the one reset.
+            ans = self.st.take("write", lambda a: a.get("reset"))
         if ans and ans.get("reset"):
+            if ans.get("delay_ms"):
+                time.sleep(ans["delay_ms"] / 1000.0)
             self.read_body(limit=max(1, int(self.headers.get("Content-Length", "2")) // 2))
             rec["answer"] = "reset"
             self.save(rec, kind)
@@ -209,6 +220,16 @@ class Handler(BaseHTTPRequestHandler):
         rec["lines"] = count_lines(body)
         if self.st.record:
             rec["body"] = body.decode("utf-8", "replace")
+        if kind == "write":
+            # A write of no lines (a start check) takes only "check" answers.
+            ans = self.st.take("write" if rec["lines"] else "check")
+        if ans and ans.get("delay_ms"):
+            time.sleep(ans["delay_ms"] / 1000.0)
+        if ans and ans.get("reset"):
+            # A small body was read whole: the reset comes instead of the answer.
+            rec["answer"] = "reset"
+            self.save(rec, kind)
+            return self.reset()
         status, rbody, headers = self.answer(kind, p, q, body, ans)
         rec["answer"] = status
         rec["accepted"] = kind == "write" and 200 <= status < 300
