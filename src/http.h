@@ -1,5 +1,6 @@
 /*
- * http.h: HTTP GETs on a libuv loop through libcurl's multi interface.
+ * http.h: HTTP GETs and POSTs on a libuv loop through libcurl's multi
+ * interface.
  *
  * The only module that knows both libcurl and libuv: curl's sockets are
  * watched with uv_poll handles and its timeout with one uv_timer, as in
@@ -34,7 +35,17 @@ typedef struct pf_http_result {
 	uint64_t body_bytes;  /* bytes handed to on_data (after decompression) */
 	uint64_t wire_bytes;  /* bytes received on the wire (compressed) */
 	double total_s;       /* from start to completion */
+	/* The body of a non-2xx final response (decompressed), its first
+	 * PF_HTTP_ERR_BODY bytes (the rest is read and dropped), for a
+	 * server's error message; NULL when there was none. Valid only during
+	 * on_done. */
+	const char *err_body;
+	size_t err_body_len;
+	char retry_after[64];   /* the final response's Retry-After value, cut;
+				 * "" when none */
 } pf_http_result;
+
+#define PF_HTTP_ERR_BODY 4096
 
 typedef struct pf_http_req {
 	const char *url;         /* http(s)://...; unix:///run/x.sock?path=/metrics
@@ -59,6 +70,12 @@ typedef struct pf_http_req {
 				  * (on_data gets at most max_body bytes);
 				  * 0 = no limit */
 	int gzip;                /* send Accept-Encoding: gzip and decompress */
+	/* A POST of body_len bytes at body (borrowed until on_done; 0 bytes
+	 * is a POST too) instead of a GET. Its Content-Type and
+	 * Content-Encoding go in headers. A redirect keeps the POST and body. */
+	int post;
+	const char *body;
+	size_t body_len;
 
 	void *ud;
 	/* Response headers complete (for the final response after redirects).

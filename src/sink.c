@@ -1,5 +1,6 @@
 /*
- * sink.c: the stdout and file sinks (see sink.h).
+ * sink.c: the stdout and file sinks, and the InfluxDB sink's shell around
+ * its pf_writer (see sink.h).
  *
  * Both write synchronously: a local file or a pipe takes a scrape's few
  * hundred kilobytes in well under a millisecond, and a write that blocks
@@ -18,7 +19,7 @@
 
 #include "log.h"
 
-enum kind { K_STDOUT, K_FILE };
+enum kind { K_STDOUT, K_FILE, K_INFLUX };
 
 struct pf_sink {
 	uv_timer_t timer;       /* first: the handle's data is the sink */
@@ -26,6 +27,7 @@ struct pf_sink {
 	int fd;
 	char *name;
 	char *path;
+	pf_writer *w;           /* K_INFLUX */
 	char kv[256];           /* output=NAME for log lines */
 	pf_ratelimit rl;
 	int last_errno;         /* the error last logged, so EPIPE is said once */
@@ -97,6 +99,27 @@ pf_sink *pf_sink_file_new(uv_loop_t *loop, const char *name, const char *path, i
 	return s;
 }
 
+pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, uint64_t shutdown_ms, char *err, size_t errcap)
+{
+	pf_writer_opts wo = { .shutdown_ms = shutdown_ms };
+	pf_writer *w = pf_writer_new(loop, o, &wo, err, errcap);
+	if (w == NULL)
+		return NULL;
+	pf_sink *s = sink_new(loop, K_INFLUX, o->name);
+	if (s == NULL) {
+		snprintf(err, errcap, "out of memory");
+		pf_writer_close(w, NULL, NULL);
+		return NULL;
+	}
+	s->w = w;
+	return s;
+}
+
+const pf_writer_stats *pf_sink_writer_stats(pf_sink *s)
+{
+	return s->kind == K_INFLUX ? pf_writer_get_stats(s->w) : NULL;
+}
+
 static uint64_t now_ms(pf_sink *s)
 {
 	return uv_now(s->timer.loop);
@@ -104,6 +127,14 @@ static uint64_t now_ms(pf_sink *s)
 
 int pf_sink_write(pf_sink *s, const char *lp, size_t n)
 {
+	if (s->kind == K_INFLUX) {
+		int rc = pf_writer_write(s->w, lp, n);
+		if (rc != 0)
+			s->st.errors++;
+		s->st.writes++;
+		s->st.bytes += n;
+		return rc;
+	}
 	size_t off = 0;
 	while (off < n) {
 		ssize_t w = write(s->fd, lp + off, n - off);
@@ -151,7 +182,9 @@ int pf_sink_reopen(pf_sink *s)
 
 int pf_sink_flush(pf_sink *s)
 {
-	(void)s; /* nothing is queued: every write went out at once */
+	/* stdout and file: nothing is queued, every write went out at once */
+	if (s->kind == K_INFLUX)
+		pf_writer_flush(s->w);
 	return 0;
 }
 
@@ -173,8 +206,22 @@ static void close_cb(uv_handle_t *h)
 	free_cb(h);
 }
 
+/* The writer delivered what it could and is gone. */
+static void writer_closed(void *ud)
+{
+	pf_sink *s = ud;
+	s->w = NULL;
+	uv_close((uv_handle_t *)&s->timer, close_cb);
+}
+
 void pf_sink_close(pf_sink *s, void (*done)(void *ud), void *ud)
 {
+	if (s->kind == K_INFLUX) {
+		s->done = done;
+		s->done_ud = ud;
+		pf_writer_close(s->w, writer_closed, s);
+		return;
+	}
 	pf_sink_flush(s);
 	if (s->kind == K_FILE && s->fd >= 0)
 		close(s->fd);

@@ -1,5 +1,5 @@
 /*
- * sink.h: where line protocol goes: stdout or a file (InfluxDB later).
+ * sink.h: where line protocol goes: stdout, a file or an InfluxDB output.
  *
  * A sink receives whole buffers of complete lines (one scrape each) through
  * pf_sink_write(). The stdout and file sinks write them at once and fully
@@ -9,6 +9,8 @@
  * why closing is asynchronous: every sink owns one uv_timer (the file and
  * stdout sinks use it only to close; a batching sink will use it for its
  * flush interval) and is freed in that handle's close callback.
+ * The InfluxDB sink is a pf_writer (writer.h): its close delivers what it
+ * holds within the shutdown timeout before the sink's handle closes.
  */
 #ifndef PF_SINK_H
 #define PF_SINK_H
@@ -17,6 +19,9 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+#include "config.h"
+#include "writer.h"
 
 typedef struct pf_sink pf_sink;
 
@@ -32,6 +37,14 @@ pf_sink *pf_sink_stdout_new(uv_loop_t *loop, const char *name);
 /* Returns a sink appending to path (created 0644 if missing), or NULL with
  * *err set to a negative errno (e.g. -EACCES). name and path are copied. */
 pf_sink *pf_sink_file_new(uv_loop_t *loop, const char *name, const char *path, int *err);
+
+/* Returns a sink writing to the influxdb_v1/v2 output o (borrowed: the
+ * configuration must outlive the sink), or NULL with err set. Closing it
+ * delivers what it holds for at most shutdown_ms. */
+pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, uint64_t shutdown_ms, char *err, size_t errcap);
+
+/* The counters of an InfluxDB sink (brought up to date), NULL for others. */
+const pf_writer_stats *pf_sink_writer_stats(pf_sink *s);
 
 /* Hands over n bytes of complete lines (borrowed for the call only).
  * Returns 0 when written or queued, or a negative errno (already logged). */
