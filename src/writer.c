@@ -426,6 +426,7 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 	pf_influx_classify(o->type, o->create_database, status, res->err_body, res->err_body_len, b->lines, &v);
 	unsigned sup = 0;
 	uint64_t d;
+	size_t lines;
 	switch (v.action) {
 	case PF_INFLUX_DONE:
 		w->st.lines_written += b->lines;
@@ -442,16 +443,17 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 		succeeded(w); /* the server answers: no reason to wait */
 		break;
 	case PF_INFLUX_SPLIT:
-		if (b->lines < 2) {
+		lines = b->lines;
+		if (lines < 2) {
 			w->st.dropped_too_large++;
 			pf_log(PF_LOG_ERROR, w->kv, "a single line of %zu bytes is too large for the server (%s): "
 			       "dropped", b->len, res->error);
 			pf_queue_done(w->q, b);
-		} else if (pf_queue_split(w->q, b) == 0) {
+		} else if (pf_queue_split(w->q, b) == 0) { /* b is gone */
 			w->st.splits++;
 			if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
 				pf_log(PF_LOG_WARN, w->kv, "%s for a batch of %zu lines (%zu bytes): sending it in "
-				       "two halves (a lower batch_bytes avoids this)", res->error, b->lines, r->body_len);
+				       "two halves (a lower batch_bytes avoids this)", res->error, lines, r->body_len);
 		} else {
 			pf_queue_requeue(w->q, b);
 			failed(w, 0);
