@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "http.h"
 #include "log.h"
@@ -223,6 +224,37 @@ static void log_start(const daemon *d)
 	       d->cfg->njobs, o ? outs : "stdout");
 }
 
+/*
+ * Every target keeps an idle keep-alive connection between its scrapes (an
+ * fd each), so 10,000 targets need more than the usual soft limit of 1,024
+ * files. Raise the soft limit to the hard one (no privilege needed) before
+ * the HTTP client sizes its connection pool from it, and say what we got.
+ */
+static void raise_nofile(size_t ntargets)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		pf_log(PF_LOG_WARN, NULL, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	rlim_t old = rl.rlim_cur;
+	if (rl.rlim_cur != rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			pf_log(PF_LOG_WARN, NULL, "raising the open files limit from %llu to %llu failed: %s",
+			       (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = old;
+		}
+	}
+	/* Half the limit goes to idle connections (see http.c). */
+	int low = rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < ntargets;
+	pf_log(low ? PF_LOG_WARN : PF_LOG_INFO, NULL,
+	       "open files limit %llu (was %llu, hard limit %llu)%s",
+	       (unsigned long long)rl.rlim_cur, (unsigned long long)old, (unsigned long long)rl.rlim_max,
+	       low ? "; below two per target: some scrapes will open a new connection each time "
+		     "(raise LimitNOFILE / ulimit -Hn)" : "");
+}
+
 static int start_signal(daemon *d, uv_signal_t *h, int sig)
 {
 	int rc = uv_signal_init(&d->loop, h);
@@ -258,6 +290,12 @@ int pf_daemon_run(const pf_config *cfg, int once)
 	if (rc == 0)
 		rc = start_signal(d, &d->sig_hup, SIGHUP);
 	enum pf_precision prec = PF_PREC_MS;
+	if (rc == 0) {
+		size_t nt = 0;
+		for (size_t i = 0; i < cfg->njobs; i++)
+			nt += cfg->jobs[i].nurls;
+		raise_nofile(nt);
+	}
 	if (rc == 0)
 		rc = open_sinks(d, &prec);
 	if (rc == 0 && (d->http = pf_http_new(&d->loop)) == NULL) {
