@@ -4,8 +4,10 @@
  * Policy lives here: what is fatal at start (no sink can be opened, the
  * HTTP client cannot start), how long a stop waits for scrapes in flight
  * (the longest job timeout, at most 5 s; then they are cancelled and not
- * written), what the signals do (SIGINT/SIGTERM stop, SIGHUP reopens file
- * sinks, SIGPIPE is ignored so a closed stdout is an EPIPE error).
+ * written; then each InfluxDB output gets [global] shutdown_timeout to
+ * deliver what it holds), what the signals do (SIGINT/SIGTERM stop,
+ * SIGHUP reopens file sinks, SIGPIPE is ignored so a closed stdout is an
+ * EPIPE error).
  *
  * --once writes to stdout only, whatever outputs the file configures: it
  * is for looking at what a configuration produces, and must not append
@@ -194,10 +196,18 @@ static int open_sinks(daemon *d, enum pf_precision *prec)
 		const pf_output *o = &c->outputs[i];
 		pf_sink *s = NULL;
 		int err = -ENOMEM;
-		if (o->type == PF_OUTPUT_FILE)
+		if (o->type == PF_OUTPUT_INFLUXDB_V1 || o->type == PF_OUTPUT_INFLUXDB_V2) {
+			char why[256];
+			s = pf_sink_influx_new(&d->loop, o, c->shutdown_timeout_ms, why, sizeof(why));
+			if (s == NULL) {
+				pf_log(PF_LOG_CRIT, NULL, "output %s: cannot start: %s", o->name, why);
+				return -ENOMEM;
+			}
+		} else if (o->type == PF_OUTPUT_FILE) {
 			s = pf_sink_file_new(&d->loop, o->name, o->path, &err);
-		else
+		} else {
 			s = pf_sink_stdout_new(&d->loop, o->name);
+		}
 		if (s == NULL) {
 			pf_log(PF_LOG_CRIT, NULL, "output %s: cannot open %s: %s", o->name,
 			       o->path ? o->path : "stdout", strerror(-err));
@@ -215,9 +225,10 @@ static void log_start(const daemon *d)
 	outs[0] = '\0';
 	for (size_t i = 0; i < d->cfg->noutputs && !d->once && o < sizeof(outs); i++) {
 		const pf_output *p = &d->cfg->outputs[i];
+		static const char *const kind[] = { "stdout", "file ", "influxdb_v1 ", "influxdb_v2 " };
+		const char *where = p->type == PF_OUTPUT_FILE ? p->path : p->type == PF_OUTPUT_STDOUT ? "" : p->url;
 		o += (size_t)snprintf(outs + o, sizeof(outs) - o, "%s%s (%s%s)", i ? ", " : "", p->name,
-				      p->type == PF_OUTPUT_FILE ? "file " : "stdout",
-				      p->type == PF_OUTPUT_FILE ? p->path : "");
+				      kind[p->type], where ? where : "");
 	}
 	pf_log(PF_LOG_INFO, NULL, "promflux %s starting%s: %s; %zu targets in %zu jobs; outputs: %s",
 	       PF_VERSION, d->once ? " (--once)" : "", pf_http_version(), pf_scraper_ntargets(d->scraper),

@@ -1,5 +1,6 @@
 /*
- * http.c: HTTP GETs on a libuv loop through libcurl's multi interface.
+ * http.c: HTTP GETs and POSTs on a libuv loop through libcurl's multi
+ * interface.
  *
  * curl tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and when
  * to wake it (CURLMOPT_TIMERFUNCTION); libuv watches them (one uv_poll_t per
@@ -48,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 
 #include <curl/curl.h>
@@ -110,6 +112,9 @@ struct pf_http_xfer {
 	uint64_t body_bytes; /* handed to on_data */
 	uint64_t start_ns;
 	char reason[64];     /* reason phrase of the last status line */
+	char retry_after[64]; /* Retry-After of the last response, "" if none */
+	char *err_body;      /* first PF_HTTP_ERR_BODY bytes of a non-2xx body */
+	size_t err_body_len;
 	char errbuf[CURL_ERROR_SIZE];
 
 	void *ud;
@@ -523,6 +528,10 @@ static void finish(pf_http_xfer *x, CURLcode rc)
 	describe_error(x, rc, &r);
 	r.ok = rc == CURLE_OK && !r.cancelled && !x->too_big &&
 	       r.status >= 200 && r.status < 300;
+	r.err_body = x->err_body;
+	r.err_body_len = x->err_body_len;
+	memcpy(r.retry_after, x->retry_after, sizeof r.retry_after);
+	char *err_body = x->err_body; /* lives until on_done returns */
 
 	if (x->state == XF_RUNNING) {
 		/* Removing cannot fail for a handle in this multi outside a
@@ -538,6 +547,7 @@ static void finish(pf_http_xfer *x, CURLcode rc)
 	void *ud = x->ud;
 	free(x);
 	on_done(ud, &r);
+	free(err_body);
 }
 
 static void check_multi_info(pf_http *h)
@@ -580,6 +590,19 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
 		for (; i < j && m + 1 < sizeof x->reason; i++)
 			x->reason[m++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
 		x->reason[m] = '\0';
+		/* A new response (after a redirect or a 1xx): forget the last
+		 * one's headers and body. */
+		x->retry_after[0] = '\0';
+		x->err_body_len = 0;
+	} else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+		size_t i = 12, j = len, m = 0;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ' || p[j - 1] == '\t'))
+			j--;
+		for (; i < j && m + 1 < sizeof x->retry_after; i++)
+			x->retry_after[m++] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+		x->retry_after[m] = '\0';
 	}
 	return len;
 }
@@ -627,8 +650,22 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	x->seen_bytes += len;
-	if (!x->deliver)
+	if (!x->deliver) {
+		/* An error body: its start (InfluxDB's error JSON) goes to
+		 * on_done; the rest is read and dropped. */
+		if (x->err_body_len < PF_HTTP_ERR_BODY) {
+			size_t take = PF_HTTP_ERR_BODY - x->err_body_len;
+			if (take > len)
+				take = len;
+			if (!x->err_body)
+				x->err_body = malloc(PF_HTTP_ERR_BODY);
+			if (x->err_body) {
+				memcpy(x->err_body + x->err_body_len, p, take);
+				x->err_body_len += take;
+			}
+		}
 		return len;
+	}
 	if (x->on_data && x->on_data(x->ud, p, len) != 0) {
 		x->aborted = 1;
 		return CURL_WRITEFUNC_ERROR;
@@ -857,6 +894,14 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 	}
 	if (req->gzip)
 		SETOPT(CURLOPT_ACCEPT_ENCODING, "gzip");
+	if (req->post) {
+		/* The body is borrowed until on_done (no copy: a write batch
+		 * is up to megabytes); a redirect keeps the method and body. */
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		SETOPT(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+	}
 	/* "" means: no proxy, whatever http_proxy/https_proxy say; NOPROXY ""
 	 * makes a configured proxy apply to every host, whatever no_proxy
 	 * says. The environment never decides. */
