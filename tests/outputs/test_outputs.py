@@ -45,6 +45,7 @@ import collections
 import email.utils
 import json
 import os
+import re
 import sys
 import time
 import urllib.parse
@@ -344,6 +345,9 @@ def case_ans_400():
         check(len(msg) == 1, "ans-400: the server's message logged once (got %d): %r" % (len(msg), msg[:3]))
         check(msg and loud_for_w(msg[0]),
               "ans-400: logged as warn/error naming the output: %r" % msg[:1])
+        # The count is the server's dropped=3, not the batch's line count.
+        check(msg and re.search(r"\b3\b", msg[0].split("partial write")[0]),
+              "ans-400: the 3 dropped points counted in the log line: %r" % msg[:1])
         note("ans-400 log: %r" % msg[:1])
         check_delivery("ans-400", run_file(run), run.writes, dropped=write_lines(r0))
 
@@ -413,8 +417,11 @@ def case_ans_5xx():
 
 
 def case_ans_timeout():
+    def slow_answer_saved(run):
+        # The server records a request when it answers it, 3 s after it came.
+        run.daemon.wait(lambda: first(run.ws.writes(), 503), 10, "ans-timeout: the slow answer given")
     run = answer_case("ans-timeout", [{"delay_ms": 3000, "status": 503}],
-                      out_keys=DEFAULT_OUT + "timeout = 1s\n")
+                      out_keys=DEFAULT_OUT + "timeout = 1s\n", extra=slow_answer_saved)
     r0 = first(run.writes, 503)
     if check(r0, "ans-timeout: the slow answer was recorded"):
         rs = retries_of(run.writes, r0)
@@ -458,7 +465,7 @@ def case_shutdown_flush():
 
 
 def case_shutdown_deadline():
-    script = [{"status": 503}] * 10000
+    script = [{"status": 503, "times": -1}]
     with Run("shutdown-deadline", script=script, global_keys="shutdown_timeout = 2s") as run:
         run.daemon.wait(lambda: run.ws.stats()["writes"] >= 2, 15, "shutdown-deadline: writes refused")
         run.stop()
@@ -469,7 +476,7 @@ def case_shutdown_deadline():
 
 
 def case_buffer_limit():
-    script = [{"status": 503}] * 100000
+    script = [{"status": 503, "times": -1}]
 
     def outage(run):
         time.sleep(8)
@@ -523,7 +530,7 @@ def max_overlap(reqs):
 def case_in_flight():
     # Every answer takes 1 s; a scrape makes 4 batches a second: the queue
     # grows and the daemon has as many writes in flight as it may.
-    script = [{"delay_ms": 1000, "status": 204}] * 100000
+    script = [{"delay_ms": 1000, "status": 204, "times": -1}]
     with Run("in-flight", script=script,
              out_keys=DEFAULT_OUT + "batch_lines = 30\nmax_in_flight = 2\n") as run:
         run.daemon.wait(lambda: run.ws.stats()["accepted_writes"] >= 8, 20, "in-flight: writes answered")
@@ -543,7 +550,7 @@ def case_isolation():
     s.bind(("127.0.0.1", 0))
     dead = s.getsockname()[1]
     s.close()
-    with WriteServer("--script", json.dumps([{"delay_ms": 30000, "status": 204}] * 1000)) as slow:
+    with WriteServer("--script", json.dumps([{"delay_ms": 30000, "status": 204, "times": -1}])) as slow:
         extra = """[output "slow"]
 type = influxdb_v1
 url = %s

@@ -34,6 +34,7 @@ write with lines; "check": a write of no lines, as a v2 start check;
   {"status": 429, "retry_after": "2"}   adds Retry-After
   {"reset": true}                       reads half the body, then RST
   {"delay_ms": N, ...}                  waits N ms before answering
+  {"times": N, ...}                     this answer N times (-1: always)
 When the script is empty a write is accepted (204) and its lines counted.
 --strict-db: a v1 write to a database not created (CREATE DATABASE or
 --db) gets 404 {"error":"database not found: \\"x\\""}, as InfluxDB 1.x.
@@ -100,7 +101,12 @@ class State:
                 if ans.get("on", "write") in (kind, "any"):
                     if pred is not None and not pred(ans):
                         return None
-                    return self.script.pop(i)
+                    n = ans.get("times", 1)
+                    if n == 1:
+                        return self.script.pop(i)
+                    if n > 1:
+                        ans["times"] = n - 1
+                    return ans
         return None
 
 
@@ -336,7 +342,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, out)
         if p == "/_stats":
             with st.lock:
-                out = json.dumps(dict(st.stats, script_left=len(st.script)))
+                out = json.dumps(dict(st.stats, script_left=sum(
+                    a.get("times", 1) if a.get("times", 1) >= 0 else 10**9 for a in st.script)))
             return self.send(200, out)
         if p == "/_clear" and self.command == "POST":
             self.read_body()
