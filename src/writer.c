@@ -210,6 +210,13 @@ static uint64_t failed(pf_writer *w, uint64_t ra_ms)
 {
 	w->probing = 1;
 	w->fail_streak++;
+	if (ra_ms) {
+		/* "At least that long": a timer counts from the loop's cached
+		 * time, which lags the clock by however long this iteration has
+		 * run, and from whole milliseconds; refresh it and round up. */
+		uv_update_time(w->loop);
+		ra_ms++;
+	}
 	if (!w->paused) {
 		uint64_t d = pf_backoff_next(&w->bo, ra_ms);
 		w->paused = 1;
