@@ -6,10 +6,12 @@ InfluxDB 1.x and VictoriaMetrics read it, and checks that what the daemon
 wrote to a file output (the oracle: every point goes to every output) was
 delivered to a server exactly once.
 """
+import atexit
 import collections
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,6 +161,9 @@ class Daemon:
                 self.rc = self.proc.wait()
                 check(False, "daemon did not exit within %ds of SIGTERM" % timeout)
             self.stop_s = time.monotonic() - t
+            log = self.log()
+            check("runtime error" not in log and "Sanitizer" not in log,
+                  "sanitizer report in the daemon's log: %s" % log[-3000:])
         return self.rc
 
     def __exit__(self, *exc):
@@ -311,8 +316,23 @@ def log_lines(text, *needles):
     return [line for line in text.splitlines() if all(n in line for n in needles)]
 
 
+_tmpdirs = []
+
+
 def tmpdir():
-    return tempfile.mkdtemp(prefix="pf-outputs-")
+    d = tempfile.mkdtemp(prefix="pf-outputs-")
+    _tmpdirs.append(d)
+    return d
+
+
+@atexit.register
+def _cleanup():
+    # A failed case keeps its directories (configuration, logs, file output).
+    if failures:
+        print("kept for inspection: %s" % " ".join(_tmpdirs), flush=True)
+        return
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def url_query(url):
