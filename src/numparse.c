@@ -60,20 +60,37 @@ int pf_parse_float(const char *s, size_t n, double *out)
 		}
 		return -1;
 	}
-	size_t digits = 0;
+	/*
+	 * Collect up to 19 significant digits and the decimal exponent while
+	 * checking the syntax. When the digits fit in 53 bits and the exponent
+	 * is within 10^22, the value is one exact product or quotient of two
+	 * doubles, rounded once: exactly what strtod returns (Clinger's fast
+	 * path). Everything else (long mantissas, large exponents) goes to
+	 * strtod. This keeps strtod off the common "0.000123" and "1.5e-05".
+	 */
+	size_t digits = 0, sig = 0;
 	uint64_t mant = 0;
-	int small = 1; /* mantissa fits and no fraction/exponent: exact fast path */
+	int exp10 = 0, exact = 1;
 	while (i < n && s[i] >= '0' && s[i] <= '9') {
-		if (mant > (UINT64_C(1) << 53) / 10)
-			small = 0;
-		mant = mant * 10 + (uint64_t)(s[i] - '0');
+		if (sig < 19) {
+			mant = mant * 10 + (uint64_t)(s[i] - '0');
+			sig += mant != 0;
+		} else {
+			exact = 0;
+		}
 		i++;
 		digits++;
 	}
 	if (i < n && s[i] == '.') {
-		small = 0;
 		i++;
 		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			if (sig < 19) {
+				mant = mant * 10 + (uint64_t)(s[i] - '0');
+				sig += mant != 0;
+				exp10--;
+			} else {
+				exact = 0;
+			}
 			i++;
 			digits++;
 		}
@@ -81,22 +98,31 @@ int pf_parse_float(const char *s, size_t n, double *out)
 	if (digits == 0)
 		return -1;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-		small = 0;
 		i++;
+		int eneg = 0;
 		if (i < n && (s[i] == '+' || s[i] == '-'))
-			i++;
+			eneg = s[i++] == '-';
 		size_t ed = 0;
+		int e = 0;
 		while (i < n && s[i] >= '0' && s[i] <= '9') {
+			if (e < 10000)
+				e = e * 10 + (s[i] - '0');
 			i++;
 			ed++;
 		}
 		if (ed == 0)
 			return -1;
+		exp10 += eneg ? -e : e;
 	}
 	if (i != n)
 		return -1;
-	if (small && mant <= (UINT64_C(1) << 53)) {
+	static const double pow10[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	if (exact && mant <= (UINT64_C(1) << 53) && exp10 >= -22 && exp10 <= 22) {
 		double v = (double)mant;
+		v = exp10 < 0 ? v / pow10[-exp10] : v * pow10[exp10];
 		*out = neg ? -v : v;
 		return 0;
 	}

@@ -1,0 +1,46 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include "expfmt.h"
+/* test_numparse.c: pf_parse_float must agree with strtod bit for bit on
+ * decimal texts (its fast path must round exactly as strtod does), and
+ * refuse what Prometheus refuses. Random texts from a fixed seed. */
+int main(void)
+{
+	char buf[64]; unsigned long bad = 0, n = 0;
+	srand(42);
+	for (int k = 0; k < 1000000; k++) {
+		int len = 1 + rand() % 20; int o = 0;
+		if (rand() % 4 == 0) buf[o++] = '-';
+		int dot = rand() % (len + 1);
+		for (int j = 0; j < len; j++) { if (j == dot && j) buf[o++] = '.'; buf[o++] = '0' + rand() % 10; }
+		if (rand() % 3 == 0) o += sprintf(buf + o, "e%d", rand() % 80 - 40);
+		buf[o] = 0;
+		double a, b = strtod(buf, NULL);
+		if (pf_parse_float(buf, o, &a) != 0) { if (isfinite(b)) { bad++; if (bad < 5) printf("refused %s\n", buf);} continue; }
+		n++;
+		if (memcmp(&a, &b, sizeof a) != 0) { bad++; if (bad < 10) printf("%s: %.17g vs %.17g\n", buf, a, b); }
+	}
+	static const char *const refused[] = { "0x10", "1_000", "0x1p-3", "1e999", "", ".", "e5", "1e", "+nan", "1.5.", "--1" };
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		double v;
+		if (pf_parse_float(refused[i], strlen(refused[i]), &v) == 0) {
+			printf("accepted '%s'\n", refused[i]);
+			bad++;
+		}
+	}
+	static const struct { const char *s; double v; } ok[] = {
+		{ "5.", 5 }, { ".5", 0.5 }, { "+1", 1 }, { "-0", -0.0 }, { "1E3", 1000 },
+		{ "9007199254740993", 9007199254740992.0 }, { "1e-400", 0 }, { "1.7976931348623157e308", 1.7976931348623157e308 },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		double v;
+		if (pf_parse_float(ok[i].s, strlen(ok[i].s), &v) != 0 || v != ok[i].v || signbit(v) != signbit(ok[i].v)) {
+			printf("'%s' wrong\n", ok[i].s);
+			bad++;
+		}
+	}
+	printf("%lu checked, %lu differ\n", n, bad);
+	return bad != 0;
+}
