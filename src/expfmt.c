@@ -384,7 +384,7 @@ static int family_open(pf_parser *p, const char *name, size_t n)
 /* The key of a (family name, type) pair in p->typed. */
 static uint64_t typed_key(const char *name, size_t n, enum pf_mtype t)
 {
-	return pf_fnv1a(PF_FNV_OFFSET, name, n) ^ pf_mix64((uint64_t)t + 1);
+	return pf_hash_bytes(PF_FNV_OFFSET, name, n) ^ pf_mix64((uint64_t)t + 1);
 }
 
 /*

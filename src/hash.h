@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <string.h>
+
 #include "str.h"
 
 #define PF_FNV_OFFSET 0xcbf29ce484222325ULL /* FNV-1a 64-bit offset basis */
@@ -24,6 +26,27 @@ static inline uint64_t pf_fnv1a(uint64_t h, const char *p, size_t n)
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ (unsigned char)p[i]) * PF_FNV_PRIME;
 	return h;
+}
+
+/* Hash of a whole string, 8 bytes at a time (several times faster than
+ * FNV's byte loop on names and label values). Unlike pf_fnv1a it cannot
+ * continue a hash: use it only where every key is hashed in one piece. */
+static inline uint64_t pf_hash_bytes(uint64_t seed, const char *p, size_t n)
+{
+	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
+	while (n >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+		p += 8;
+		n -= 8;
+	}
+	uint64_t w = 0;
+	if (n)
+		memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
 }
 
 /* MurmurHash3's finaliser: spreads every input bit over the whole word,
@@ -39,14 +62,11 @@ static inline uint64_t pf_mix64(uint64_t x)
 }
 
 /* Hash of one label (name and value). A label set's hash is the sum of its
- * labels' hashes, so the same labels in another order hash the same. The
- * 0xff byte between the two (never part of UTF-8) keeps a="bc" apart
- * from ab="c". */
+ * labels' hashes, so the same labels in another order hash the same. */
 static inline uint64_t pf_hash_label(pf_str name, pf_str value)
 {
-	uint64_t h = pf_fnv1a(PF_FNV_OFFSET, name.p, name.n);
-	h = pf_fnv1a(h, "\xff", 1);
-	return pf_mix64(pf_fnv1a(h, value.p, value.n));
+	/* The name's hash seeds the value's: a="bc" and ab="c" differ. */
+	return pf_mix64(pf_hash_bytes(pf_hash_bytes(PF_FNV_OFFSET, name.p, name.n), value.p, value.n));
 }
 
 /* An open-addressing set of 64-bit keys. Zero-initialise it; free it with

@@ -572,7 +572,7 @@ static int bound_key(pf_mapper *m, pf_str text, double *bound, char *dst)
 	bcache *c = NULL;
 	if (text.n > 0 && text.n <= sizeof(c->text)) {
 		/* Bounds differ in any byte ("0.005", "0.025"): hash them all. */
-		c = &m->bc[pf_fnv1a(PF_FNV_OFFSET, text.p, text.n) % BCACHE_SIZE];
+		c = &m->bc[pf_hash_bytes(PF_FNV_OFFSET, text.p, text.n) % BCACHE_SIZE];
 		if (c->tlen == text.n && memcmp(c->text, text.p, text.n) == 0) {
 			*bound = c->bound;
 			memcpy(dst, c->key, sizeof(c->key));
