@@ -230,9 +230,10 @@ static void log_start(const daemon *d)
 		o += (size_t)snprintf(outs + o, sizeof(outs) - o, "%s%s (%s%s)", i ? ", " : "", p->name,
 				      kind[p->type], where ? where : "");
 	}
-	pf_log(PF_LOG_INFO, NULL, "promflux %s starting%s: %s; %zu targets in %zu jobs; outputs: %s",
-	       PF_VERSION, d->once ? " (--once)" : "", pf_http_version(), pf_scraper_ntargets(d->scraper),
-	       d->cfg->njobs, o ? outs : "stdout");
+	size_t nt = pf_scraper_ntargets(d->scraper);
+	pf_log(PF_LOG_INFO, NULL, "promflux %s starting%s: %s; %zu target%s in %zu job%s; outputs: %s",
+	       PF_VERSION, d->once ? " (--once)" : "", pf_http_version(), nt, nt == 1 ? "" : "s",
+	       d->cfg->njobs, d->cfg->njobs == 1 ? "" : "s", o ? outs : "stdout");
 }
 
 /*
