@@ -11,19 +11,17 @@
 #include "scrape.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "pipeline.h"
 #include "relabel.h"
+#include "secret.h"
 
 /* Text 0.0.4 first (what Telegraf asks for), OpenMetrics second. */
 #define ACCEPT "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
@@ -34,8 +32,6 @@
 #define PARSE_WINDOW_MS (60 * 1000)
 /* A pooled output buffer larger than this is released after its scrape. */
 #define KEEP_BUF (8u << 20)
-/* Token and password files are small; more is a mistake. */
-#define SECRET_MAX 65536
 
 typedef struct slot slot;
 typedef struct job_ctx job_ctx;
@@ -56,8 +52,7 @@ struct job_ctx {
 	size_t ntags;
 	int url_tag;            /* index of the url tag, or -1 */
 	const char **headers;   /* "Name: value" */
-	char *bearer;           /* the token file's content, cached */
-	struct stat bearer_st;
+	pf_secret bearer;       /* bearer_token or bearer_token_file, cached */
 	slot *pool;             /* free slots */
 };
 
@@ -111,6 +106,8 @@ static int job_init(pf_scraper *s, job_ctx *j, const pf_job *job)
 	const pf_config *c = s->o.cfg;
 	j->job = job;
 	j->url_tag = -1;
+	if (pf_secret_init(&j->bearer, job->bearer_token_file, job->bearer_token) != 0)
+		return -ENOMEM;
 	size_t max = c->ntags + 1 + job->ntags + 1;
 	j->tags = calloc(max, sizeof(pf_tag));
 	const char **keys = calloc(max, sizeof(char *));
@@ -328,68 +325,11 @@ static void slot_free(slot *sl)
 
 /* ---- secrets ---- */
 
-/* Reads a small file, without its trailing newlines. Returns 0 or -errno. */
-static int read_secret(const char *path, char **out)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	char *b = malloc(SECRET_MAX + 1);
-	if (b == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	size_t n = 0;
-	for (;;) {
-		ssize_t r = read(fd, b + n, SECRET_MAX - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = errno;
-			close(fd);
-			free(b);
-			return -e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n == SECRET_MAX) {
-			close(fd);
-			free(b);
-			return -EFBIG;
-		}
-	}
-	close(fd);
-	while (n && (b[n - 1] == '\n' || b[n - 1] == '\r'))
-		n--;
-	b[n] = '\0';
-	*out = b;
-	return 0;
-}
-
-/* The bearer token, re-read only when the file changed. */
+/* The bearer token: bearer_token, or bearer_token_file's content, re-read
+ * only when the file changed (secret.h). */
 static int bearer_token(job_ctx *j, const char **tok)
 {
-	const pf_job *job = j->job;
-	*tok = job->bearer_token;
-	if (job->bearer_token_file == NULL)
-		return 0;
-	struct stat st;
-	if (stat(job->bearer_token_file, &st) != 0)
-		return -errno;
-	if (j->bearer == NULL || st.st_mtim.tv_sec != j->bearer_st.st_mtim.tv_sec ||
-	    st.st_mtim.tv_nsec != j->bearer_st.st_mtim.tv_nsec || st.st_size != j->bearer_st.st_size ||
-	    st.st_ino != j->bearer_st.st_ino) {
-		char *b = NULL;
-		int rc = read_secret(job->bearer_token_file, &b);
-		if (rc != 0)
-			return rc;
-		free(j->bearer);
-		j->bearer = b;
-		j->bearer_st = st;
-	}
-	*tok = j->bearer;
-	return 0;
+	return pf_secret_get(&j->bearer, tok);
 }
 
 /* ---- the scrape ---- */
@@ -574,7 +514,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	char *password = NULL;
 	const char *bearer = NULL;
 	int rc = 0;
-	if (job->password_file && (rc = read_secret(job->password_file, &password)) != 0)
+	if (job->password_file && (rc = pf_secret_read(job->password_file, &password)) != 0)
 		fail(sl, "password_file %s: %s", job->password_file, strerror(-rc));
 	else if ((rc = bearer_token(j, &bearer)) != 0)
 		fail(sl, "bearer_token_file %s: %s", job->bearer_token_file, strerror(-rc));
@@ -606,10 +546,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 		if (rc != 0)
 			fail(sl, "request not started: %s", strerror(-rc));
 	}
-	if (password) {
-		memset(password, 0, strlen(password));
-		free(password);
-	}
+	pf_secret_wipe(password);
 	if (rc != 0) {
 		/* No callback will come: write up = 0 now. */
 		pf_buf_reset(&sl->out);
@@ -651,7 +588,7 @@ void pf_scraper_free(pf_scraper *s)
 		for (size_t k = 0; j->headers && k < j->job->nheaders; k++)
 			free((char *)j->headers[k]);
 		free(j->headers);
-		free(j->bearer);
+		pf_secret_free(&j->bearer);
 	}
 	free(s->jobs);
 	free(s->t);

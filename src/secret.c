@@ -18,14 +18,24 @@ int pf_secret_init(pf_secret *s, const char *path, const char *fixed)
 	return 0;
 }
 
+void pf_secret_wipe(char *v)
+{
+	if (v == NULL)
+		return;
+	/* volatile: a memset before free may be optimised away. */
+	for (volatile char *p = v; *p; p++)
+		*p = '\0';
+	free(v);
+}
+
 void pf_secret_free(pf_secret *s)
 {
 	free(s->path);
-	free(s->value);
+	pf_secret_wipe(s->value);
 	memset(s, 0, sizeof *s);
 }
 
-static int read_all(const char *path, char **out)
+int pf_secret_read(const char *path, char **out)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -77,10 +87,10 @@ int pf_secret_get(pf_secret *s, const char **out)
 	    st.st_size == s->st.st_size && st.st_ino == s->st.st_ino && st.st_dev == s->st.st_dev)
 		return 0;
 	char *v = NULL;
-	int rc = read_all(s->path, &v);
+	int rc = pf_secret_read(s->path, &v);
 	if (rc != 0)
 		return rc;
-	free(s->value);
+	pf_secret_wipe(s->value);
 	s->value = v;
 	s->st = st;
 	*out = v;

@@ -11,7 +11,9 @@
 
 #include <sys/stat.h>
 
-#define PF_SECRET_MAX 16384
+/* Token and password files are small; more is a mistake. 64 KiB: what
+ * jobs accepted before they used this module (JWTs run to a few KiB). */
+#define PF_SECRET_MAX 65536
 
 typedef struct pf_secret {
 	char *path;     /* NULL: no file; pf_secret_get gives fixed */
@@ -29,6 +31,16 @@ int pf_secret_init(pf_secret *s, const char *path, const char *fixed);
  * file cannot be read (*out then keeps the last value read, or NULL). */
 int pf_secret_get(pf_secret *s, const char **out);
 
+/* Zeroes and frees the value. */
 void pf_secret_free(pf_secret *s);
+
+/* One read of path, no cache (password_file, read at each use): *out is
+ * the content without trailing newlines, NUL-terminated, for
+ * pf_secret_wipe. Returns 0, or a negative errno (-EFBIG past
+ * PF_SECRET_MAX bytes). */
+int pf_secret_read(const char *path, char **out);
+
+/* Zeroes and frees a value from pf_secret_read (NULL is fine). */
+void pf_secret_wipe(char *v);
 
 #endif
