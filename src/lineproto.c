@@ -682,6 +682,10 @@ static size_t line_len(const pf_point *p, enum pf_precision prec, int exact)
 			n += 2 + 2 * (t->key.n + t->value.n);
 			continue;
 		}
+		if (t->raw) {
+			n += 2 + t->key.n + t->value.n;
+			continue;
+		}
 		v = strip_backslashes(t->value);
 		if (v.n != 0)
 			n += 2 + esc_len(t->key, MASK_KEY) + esc_len(v, MASK_KEY);
@@ -704,6 +708,38 @@ static size_t line_len(const pf_point *p, enum pf_precision prec, int exact)
 /* A measurement, tag key or field key we can write: not empty, not
  * ending in a backslash. check_name() says why not. */
 #define NAME_OK(s) ((s).n != 0 && (s).p[(s).n - 1] != '\\')
+
+static int dup_tag(const pf_str *key, char *err, size_t errlen)
+{
+	char q[300];
+	seterr(err, errlen, "duplicate tag key %s", quote(q, *key, 1));
+	return -EINVAL;
+}
+
+int pf_lp_tag_prepare(pf_str key, pf_str value, pf_buf *store, pf_tag *out)
+{
+	*out = (pf_tag){ key, value, 0 };
+	const unsigned char *k = (const unsigned char *)key.p;
+	if (key.n == 0 || k[key.n - 1] == '\\')
+		return 0;
+	for (size_t j = 0; j < key.n; j++)
+		if (ctype[k[j]] & MASK_KEY)
+			return 0;
+	pf_str v = strip_backslashes(value);
+	if (v.n == 0)
+		return 0;
+	size_t old = store->len;
+	char *d = pf_buf_reserve(store, 2 * v.n);
+	if (d == NULL)
+		return 0;
+	struct escerr e;
+	size_t n = esc(d, v, MASK_KEY, &e);
+	if (n == SIZE_MAX)
+		return 0; /* invalid: the per-line path reports it */
+	pf_buf_commit(store, n);
+	*out = (pf_tag){ key, (pf_str){ store->data + old, n }, 1 };
+	return 1;
+}
 
 /* Checks a measurement, tag key or field key that must be written as
  * it is. Returns 0 or -EINVAL with the message in err. */
@@ -774,17 +810,27 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		const pf_tag *t = &p->tags[i];
 		pf_str v;
 
+		if (t->raw) {
+			/* Prepared by pf_lp_tag_prepare(): copy as it is. */
+			if (prev != NULL && pf_str_eq(*prev, t->key))
+				return dup_tag(&t->key, err, errlen);
+			prev = &t->key;
+			*d++ = ',';
+			memcpy(d, t->key.p, t->key.n);
+			d += t->key.n;
+			*d++ = '=';
+			memcpy(d, t->value.p, t->value.n);
+			d += t->value.n;
+			continue;
+		}
 		if (!NAME_OK(t->key) &&
 		    (rc = check_name(t->key, "tag key", err, errlen)) != 0)
 			return rc;
 		v = strip_backslashes(t->value);
 		if (v.n == 0)
 			continue;
-		if (prev != NULL && pf_str_eq(*prev, t->key)) {
-			char q[300];
-			seterr(err, errlen, "duplicate tag key %s", quote(q, t->key, 1));
-			return -EINVAL;
-		}
+		if (prev != NULL && pf_str_eq(*prev, t->key))
+			return dup_tag(&t->key, err, errlen);
 		prev = &t->key;
 		*d++ = ',';
 		if ((k = esc(d, t->key, MASK_KEY, &e)) == SIZE_MAX)

@@ -36,6 +36,12 @@ enum pf_fkind {
 typedef struct pf_tag {
 	pf_str key;
 	pf_str value;
+	/* 1 only for a tag made by pf_lp_tag_prepare(): the key needs no
+	 * escaping and the value is already escaped line protocol, so the
+	 * encoder copies both as they are (the constant tags of a scrape, on
+	 * every line). Anything else leaves it 0; an initialiser that omits it
+	 * gives 0. */
+	unsigned char raw;
 } pf_tag;
 
 typedef struct pf_field {
@@ -82,6 +88,16 @@ int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
  * strconv.FormatFloat(v, 'g', -1, 64), e.g. 1e+06, 0.5, +Inf) into dst,
  * NUL-terminated. Returns its length. dst must hold 32 bytes. */
 size_t pf_fmt_float_g(char *dst, double v);
+
+/* Prepares a tag that will be written on many lines. When its key needs no
+ * escaping (ASCII, none of , = space, no control byte, no trailing
+ * backslash) and its value is valid and not empty once trailing
+ * backslashes are stripped, appends the escaped value to store, fills *out
+ * as a raw tag whose value points into store, and returns 1. Otherwise
+ * returns 0 and *out is the tag as given (raw 0), to be escaped per line.
+ * out->value stays valid while store is not appended to again beyond its
+ * capacity: reserve 2 * value.n bytes per tag beforehand. */
+int pf_lp_tag_prepare(pf_str key, pf_str value, pf_buf *store, pf_tag *out);
 
 /* 1 when s is a float that line protocol accepts as written. */
 int pf_lp_float_text_ok(pf_str s);

@@ -26,6 +26,7 @@ struct pf_pipeline {
 	pf_buf hold;        /* the body, while its format is not known */
 	pf_sample_filter_fn filter;
 	void *filter_ud;
+	int reset_rc;       /* the mapper could not take this body's options */
 };
 
 /* Holding a body of unknown format is bounded like a scrape body. */
@@ -125,6 +126,8 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_f
 
 int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len)
 {
+	if (pl->reset_rc)
+		return pl->reset_rc;
 	if (pl->opts.format == PF_FORMAT_AUTO) {
 		int rc = pf_buf_append(&pl->hold, data, len);
 		if (rc == -E2BIG)
@@ -150,12 +153,15 @@ static enum pf_format detect_format(const pf_buf *b)
 
 int pf_pipeline_finish(pf_pipeline *pl)
 {
+	if (pl->reset_rc)
+		return pl->reset_rc;
 	if (pl->opts.format == PF_FORMAT_AUTO) {
 		/* The body is complete: decide, then parse it as if it had streamed. */
 		pl->opts.map.format = detect_format(&pl->hold);
 		pf_parser_reset(pl->parser, pl->opts.map.format);
-		pf_mapper_reset(pl->mapper, &pl->opts.map);
-		int rc = pf_parser_feed(pl->parser, pl->hold.data, pl->hold.len);
+		int rc = pf_mapper_reset(pl->mapper, &pl->opts.map);
+		if (rc == 0)
+			rc = pf_parser_feed(pl->parser, pl->hold.data, pl->hold.len);
 		pf_buf_free(&pl->hold);
 		return rc ? rc : pipeline_finish_parsed(pl);
 	}
@@ -188,7 +194,7 @@ void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns)
 	pl->opts.map.format = fmt;
 	pl->opts.map.now_ns = now_ns;
 	pf_parser_reset(pl->parser, fmt);
-	pf_mapper_reset(pl->mapper, &pl->opts.map);
+	pl->reset_rc = pf_mapper_reset(pl->mapper, &pl->opts.map);
 	pl->stats = (pf_pipeline_stats){ 0 };
 }
 

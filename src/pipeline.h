@@ -55,7 +55,9 @@ int pf_pipeline_finish(pf_pipeline *pl);
 
 const pf_pipeline_stats *pf_pipeline_get_stats(const pf_pipeline *pl);
 
-/* Ready for a new body (new format and time), keeping memory. */
+/* Ready for a new body (new format and time), keeping memory. Should
+ * the mapper be unable to take the options (-ENOMEM), the next feed or
+ * finish returns that error. */
 void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns);
 
 void pf_pipeline_free(pf_pipeline *pl);

@@ -118,6 +118,9 @@ struct pf_mapper {
 	pf_tag *tags;
 	size_t tcap;
 	pf_tag *base; /* a group's tags, copied into tags for each point */
+	pf_tag *xtags; /* the extra tags, prepared by pf_lp_tag_prepare() */
+	size_t xcap;
+	pf_buf xbuf;   /* their escaped values */
 	size_t bcap;
 	pf_tag *stags; /* a grouped sample's labels */
 	size_t scap;
@@ -203,16 +206,16 @@ static int sample_ts(const pf_mapper *m, const pf_sample *s, int64_t *ts)
 /* Appends key=value to t[*n], the last of equal keys winning (Telegraf
  * builds a map). Empty values are not tags: such a label neither shows up
  * nor hides an extra tag of its name. */
-static void tag_set(pf_tag *t, size_t *n, pf_str k, pf_str v)
+static void tag_set(pf_tag *t, size_t *n, pf_str k, pf_str v, unsigned char raw)
 {
 	for (size_t i = 0; i < *n; i++) {
 		if (pf_str_eq(t[i].key, k)) {
 			t[i].value = v;
+			t[i].raw = raw && t[i].raw;
 			return;
 		}
 	}
-	t[*n].key = k;
-	t[*n].value = v;
+	t[*n] = (pf_tag){ k, v, raw };
 	(*n)++;
 }
 
@@ -226,11 +229,10 @@ static size_t labels_to_tags(const pf_sample *s, pf_str skip, pf_tag *t)
 		if (l->value.n == 0 || (skip.n && pf_str_eq(l->name, skip)))
 			continue;
 		if (n == 0 || i == 0) {
-			t[n].key = l->name;
-			t[n].value = l->value;
+			t[n] = (pf_tag){ l->name, l->value, 0 };
 			n++;
 		} else {
-			tag_set(t, &n, l->name, l->value);
+			tag_set(t, &n, l->name, l->value, 0);
 		}
 	}
 	return n;
@@ -242,7 +244,7 @@ static void add_extra(const pf_mapper *m, pf_tag *t, size_t *n, pf_str unit)
 {
 	size_t nl = *n;
 	for (size_t i = 0; i < m->o.ntags; i++) {
-		pf_str k = m->o.tags[i].key, v = m->o.tags[i].value;
+		pf_str k = m->xtags[i].key, v = m->xtags[i].value;
 		size_t j;
 		if (v.n == 0)
 			continue;
@@ -251,10 +253,10 @@ static void add_extra(const pf_mapper *m, pf_tag *t, size_t *n, pf_str unit)
 				break;
 		if (j < nl)
 			continue;
-		tag_set(t, n, k, v);
+		tag_set(t, n, k, v, m->xtags[i].raw);
 	}
 	if (unit.n && is_telegraf(m) && is_om(m))
-		tag_set(t, n, PF_STR_LIT("unit"), unit);
+		tag_set(t, n, PF_STR_LIT("unit"), unit, 0);
 }
 
 /* Room for a point's tags: labels, extra tags, unit, le/quantile. */
@@ -732,8 +734,8 @@ static size_t group_tags(pf_mapper *m, const group *g)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < g->nlab; i++) {
-		m->base[n].key = aget(m, m->glab[g->lab + i].name);
-		m->base[n].value = aget(m, m->glab[g->lab + i].value);
+		m->base[n] = (pf_tag){ aget(m, m->glab[g->lab + i].name),
+				       aget(m, m->glab[g->lab + i].value), 0 };
 		n++;
 	}
 	add_extra(m, m->base, &n, aget(m, m->unit));
@@ -780,7 +782,7 @@ static int emit_v2_one(pf_mapper *m, const group *g, size_t nt, pf_str meas,
 {
 	size_t n = nt;
 	memcpy(m->tags, m->base, nt * sizeof(pf_tag));
-	tag_set(m->tags, &n, tk, tv);
+	tag_set(m->tags, &n, tk, tv, 0);
 	field_float(&m->fields[0], fk, v, text);
 	return emit(m, meas, n, 1, g->has_ts, g->ts);
 }
@@ -966,11 +968,28 @@ int pf_mapper_finish(pf_mapper *m)
 	return flush(m);
 }
 
-static void set_opts(pf_mapper *m, const pf_map_opts *opts)
+/* Takes the options and prepares the extra tags, which are the same on
+ * every line, so that the encoder copies their escaped values instead of
+ * escaping them again (pf_lp_tag_prepare). Without memory for that, the
+ * mapper has no extra tags to add rather than wrong ones: it reports it. */
+static int set_opts(pf_mapper *m, const pf_map_opts *opts)
 {
 	m->o = *opts;
 	if (m->o.tags == NULL)
 		m->o.ntags = 0;
+	size_t need = 0;
+	for (size_t i = 0; i < m->o.ntags; i++)
+		need += 2 * m->o.tags[i].value.n;
+	pf_buf_reset(&m->xbuf);
+	if (grow((void **)&m->xtags, &m->xcap, m->o.ntags, sizeof(pf_tag)) != 0 ||
+	    (need && pf_buf_reserve(&m->xbuf, need) == NULL)) {
+		m->o.ntags = 0;
+		return -ENOMEM;
+	}
+	/* Reserved once: the prepared values never move while we append. */
+	for (size_t i = 0; i < m->o.ntags; i++)
+		pf_lp_tag_prepare(m->o.tags[i].key, m->o.tags[i].value, &m->xbuf, &m->xtags[i]);
+	return 0;
 }
 
 pf_mapper *pf_mapper_new(const pf_map_opts *opts, pf_point_fn fn, void *ud)
@@ -978,20 +997,24 @@ pf_mapper *pf_mapper_new(const pf_map_opts *opts, pf_point_fn fn, void *ud)
 	pf_mapper *m = calloc(1, sizeof(*m));
 	if (m == NULL)
 		return NULL;
-	set_opts(m, opts);
 	m->fn = fn;
 	m->ud = ud;
 	m->last = NONE;
 	m->gen = 1;
 	pf_buf_init(&m->arena, ARENA_MAX);
 	pf_buf_init(&m->kbuf, KBUF_MAX);
+	pf_buf_init(&m->xbuf, ARENA_MAX);
+	if (set_opts(m, opts) != 0) {
+		pf_mapper_free(m);
+		return NULL;
+	}
 	return m;
 }
 
-void pf_mapper_reset(pf_mapper *m, const pf_map_opts *opts)
+int pf_mapper_reset(pf_mapper *m, const pf_map_opts *opts)
 {
 	close_family(m);
-	set_opts(m, opts);
+	return set_opts(m, opts);
 }
 
 void pf_mapper_free(pf_mapper *m)
@@ -999,6 +1022,8 @@ void pf_mapper_free(pf_mapper *m)
 	if (m == NULL)
 		return;
 	free(m->tags);
+	free(m->xtags);
+	pf_buf_free(&m->xbuf);
 	free(m->base);
 	free(m->stags);
 	free(m->fields);

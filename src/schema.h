@@ -48,8 +48,10 @@ int pf_mapper_sample(pf_mapper *m, const pf_sample *s);
 /* Flushes whatever is grouped (call at the end of the body). */
 int pf_mapper_finish(pf_mapper *m);
 
-/* Ready for a new body with new opts (same tags rules), keeping memory. */
-void pf_mapper_reset(pf_mapper *m, const pf_map_opts *opts);
+/* Ready for a new body with new opts (same tags rules), keeping memory.
+ * Returns 0, or -ENOMEM when the extra tags could not be prepared (the
+ * mapper then adds none: the caller must not go on with this body). */
+int pf_mapper_reset(pf_mapper *m, const pf_map_opts *opts);
 
 void pf_mapper_free(pf_mapper *m);
 

@@ -97,7 +97,7 @@ static int add_tag(pf_tag *tags, size_t *n, const char *k, const char *v)
 			return (int)i;
 		}
 	}
-	tags[*n] = (pf_tag){ pf_str_c(k), pf_str_c(v) };
+	tags[*n] = (pf_tag){ pf_str_c(k), pf_str_c(v), 0 };
 	return (int)(*n)++;
 }
 

@@ -135,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		k++;
 		tags[i].value = k < MAX_PIECES ? piece[k] : (pf_str){ "", 0 };
 		k++;
+		tags[i].raw = 0;
 	}
 	int all_nonfinite = 1;
 	for (unsigned i = 0; i < nfields; i++) {

@@ -194,7 +194,7 @@ static void test_escaping(void)
 
 	memset(&p, 0, sizeof p);
 	p.measurement = S("cpu load,x=y");
-	tags[0] = (pf_tag){ S("k e,y=1"), S("v a,l=u\\e") };
+	tags[0] = (pf_tag){ S("k e,y=1"), S("v a,l=u\\e"), 0 };
 	p.tags = tags;
 	p.ntags = 1;
 	f[0] = fint("f i,e=ld", 1);
@@ -209,7 +209,7 @@ static void test_escaping(void)
 
 	/* TAB LF FF CR become two characters everywhere, as Telegraf writes them. */
 	p.measurement = S("m\t\n\f\r");
-	tags[0] = (pf_tag){ S("k\n"), S("line1\nline2\r\n\tx\f") };
+	tags[0] = (pf_tag){ S("k\n"), S("line1\nline2\r\n\tx\f"), 0 };
 	f[0] = fint("f\r", 1);
 	f[1].v.s = S("a\nb\tc\rd\fe");
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
@@ -219,11 +219,11 @@ static void test_escaping(void)
 
 	/* Other control bytes in names and tags are refused; raw in strings. */
 	p.measurement = S("m");
-	tags[0] = (pf_tag){ S("k"), S("a\x01" "b") };
+	tags[0] = (pf_tag){ S("k"), S("a\x01" "b"), 0 };
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == -EINVAL && strstr(last_err, "tag value k=\"a\\x01b\"") &&
 	      strstr(last_err, "0x01"), "ctl in tag value: rc %d err %s", rc, last_err);
-	tags[0] = (pf_tag){ S("k"), S("v") };
+	tags[0] = (pf_tag){ S("k"), S("v"), 0 };
 	p.measurement = S("m\x7f");
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == -EINVAL && strstr(last_err, "invalid measurement \"m\\x7f\""),
@@ -245,19 +245,19 @@ static void test_escaping(void)
 
 		for (i = 0; i < sizeof good / sizeof good[0]; i++) {
 			char want[64];
-			tags[0] = (pf_tag){ S("k"), pf_str_c(good[i]) };
+			tags[0] = (pf_tag){ S("k"), pf_str_c(good[i]), 0 };
 			rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 			snprintf(want, sizeof want, "m,k=%s f\\r=1i", good[i]);
 			CHECK(rc == 0 && strncmp(line, want, strlen(want)) == 0,
 			      "valid UTF-8 %zu: rc %d %s", i, rc, last_err);
 		}
 		for (i = 0; i < sizeof badu / sizeof badu[0]; i++) {
-			tags[0] = (pf_tag){ S("k"), pf_str_c(badu[i]) };
+			tags[0] = (pf_tag){ S("k"), pf_str_c(badu[i]), 0 };
 			rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 			CHECK(rc == -EINVAL && strstr(last_err, "UTF-8"),
 			      "invalid UTF-8 %zu: rc %d %s", i, rc, last_err);
 		}
-		tags[0] = (pf_tag){ S("k"), S("v") };
+		tags[0] = (pf_tag){ S("k"), S("v"), 0 };
 		f[1].v.s = S("ok\xff");
 		rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 		CHECK(rc == -EINVAL && strstr(last_err, "string field"),
@@ -336,7 +336,7 @@ static void test_escaping_random(void)
 			m[0] = 'q';
 		memset(&p, 0, sizeof p);
 		p.measurement = (pf_str){ m, lens[0] };
-		tag = (pf_tag){ { k, lens[1] }, { v, lens[2] } };
+		tag = (pf_tag){ { k, lens[1] }, { v, lens[2] }, 0 };
 		p.tags = &tag;
 		p.ntags = 1;
 		memset(&f, 0, sizeof f);
@@ -397,14 +397,14 @@ static void test_backslash_and_names(void)
 
 	/* A tag value's trailing backslashes are dropped (Telegraf does the
 	 * same); inner ones stay; a value of only backslashes drops the tag. */
-	tags[0] = (pf_tag){ S("a"), S("x\\") };
-	tags[1] = (pf_tag){ S("b"), S("y\\\\") };
-	tags[2] = (pf_tag){ S("c"), S("\\\\") };
+	tags[0] = (pf_tag){ S("a"), S("x\\"), 0 };
+	tags[1] = (pf_tag){ S("b"), S("y\\\\"), 0 };
+	tags[2] = (pf_tag){ S("c"), S("\\\\"), 0 };
 	p.ntags = 3;
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == 0 && strcmp(line, "m,a=x,b=y f=1i") == 0, "trailing \\: %d %s",
 	      rc, line);
-	tags[0] = (pf_tag){ S("a"), S("\\x\\y") };
+	tags[0] = (pf_tag){ S("a"), S("\\x\\y"), 0 };
 	p.ntags = 1;
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == 0 && strcmp(line, "m,a=\\x\\y f=1i") == 0, "inner \\: %d %s", rc, line);
@@ -415,7 +415,7 @@ static void test_backslash_and_names(void)
 	CHECK(rc == -EINVAL && strstr(last_err, "invalid measurement \"m\\\\\""),
 	      "measurement \\: %d %s", rc, last_err);
 	p.measurement = S("m");
-	tags[0] = (pf_tag){ S("a\\"), S("v") };
+	tags[0] = (pf_tag){ S("a\\"), S("v"), 0 };
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == -EINVAL && strstr(last_err, "tag key"), "tag key \\: %d %s", rc,
 	      last_err);
@@ -432,12 +432,12 @@ static void test_backslash_and_names(void)
 	CHECK(rc == -EINVAL && strstr(last_err, "invalid measurement \"\""),
 	      "empty measurement: %d %s", rc, last_err);
 	p.measurement = S("m");
-	tags[0] = (pf_tag){ S(""), S("v") };
+	tags[0] = (pf_tag){ S(""), S("v"), 0 };
 	p.ntags = 1;
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == -EINVAL && strstr(last_err, "invalid tag key \"\""),
 	      "empty tag key: %d %s", rc, last_err);
-	tags[0] = (pf_tag){ S("k"), S("") };
+	tags[0] = (pf_tag){ S("k"), S(""), 0 };
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == 0 && strcmp(line, "m f=1i") == 0, "empty tag value: %d %s", rc,
 	      line);
@@ -487,12 +487,12 @@ static void test_sorting(void)
 	p.nfields = 1;
 
 	/* Small set: byte order, so upper case before lower, "a" before "a\x01"... */
-	tags[0] = (pf_tag){ S("b"), S("2") };
-	tags[1] = (pf_tag){ S("a"), S("1") };
-	tags[2] = (pf_tag){ S("B"), S("3") };
-	tags[3] = (pf_tag){ S("ab"), S("4") };
-	tags[4] = (pf_tag){ S("\xc3\xa9"), S("5") };
-	tags[5] = (pf_tag){ S("_"), S("6") };
+	tags[0] = (pf_tag){ S("b"), S("2"), 0 };
+	tags[1] = (pf_tag){ S("a"), S("1"), 0 };
+	tags[2] = (pf_tag){ S("B"), S("3"), 0 };
+	tags[3] = (pf_tag){ S("ab"), S("4"), 0 };
+	tags[4] = (pf_tag){ S("\xc3\xa9"), S("5"), 0 };
+	tags[5] = (pf_tag){ S("_"), S("6"), 0 };
 	p.tags = tags;
 	p.ntags = 6;
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
@@ -502,14 +502,14 @@ static void test_sorting(void)
 	      "tags sorted in place");
 
 	/* Duplicate keys are refused. */
-	tags[0] = (pf_tag){ S("a"), S("1") };
-	tags[1] = (pf_tag){ S("a"), S("2") };
+	tags[0] = (pf_tag){ S("a"), S("1"), 0 };
+	tags[1] = (pf_tag){ S("a"), S("2"), 0 };
 	p.ntags = 2;
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == -EINVAL && strstr(last_err, "duplicate tag key \"a\""),
 	      "duplicate: %d %s", rc, last_err);
 	/* ...unless one of them is empty and left out anyway. */
-	tags[1] = (pf_tag){ S("a"), S("") };
+	tags[1] = (pf_tag){ S("a"), S(""), 0 };
 	rc = enc(&p, PF_PREC_NS, NULL, line, sizeof line);
 	CHECK(rc == 0 && strcmp(line, "m,a=1 f=1i") == 0, "dup with empty: %d %s", rc,
 	      line);
@@ -529,7 +529,7 @@ static void test_sorting(void)
 			i = 0;
 		}
 	for (i = 0; i < N; i++)
-		tags[i] = (pf_tag){ pf_str_c(names[i]), S("v") };
+		tags[i] = (pf_tag){ pf_str_c(names[i]), S("v"), 0 };
 	p.ntags = N;
 	{
 		char *w = want;
@@ -642,7 +642,7 @@ static void test_values_and_time(void)
 static void test_buffer_contract(void)
 {
 	static const char line1[] = "m,k=v f=1i 5\n";
-	pf_tag tags[1] = { { S("k"), S("v") } };
+	pf_tag tags[1] = { { S("k"), S("v"), 0 } };
 	pf_field f[1];
 	pf_point p;
 	pf_buf b;
@@ -705,6 +705,67 @@ static void test_buffer_contract(void)
 	pf_buf_free(&b);
 }
 
+/* Constant tags prepared by pf_lp_tag_prepare() are copied as they are:
+ * the line must be byte for byte the one the escaping path writes, and only
+ * tags whose key needs no escaping and whose value is valid are prepared. */
+static void test_prepared_tags(void)
+{
+	static const char *const values[] = {
+		"web1", "http://h:1/metrics?t=1&x=a b,c", "ends with \\", "caf\xc3\xa9", "line1\nline2",
+	};
+	static const char *const bad_keys[] = { "", "a b", "a,b", "a=b", "k\\", "k\x01", "caf\xc3\xa9" };
+	char plain[4096], fast[4096];
+	pf_buf store;
+	pf_tag t;
+	pf_buf_init(&store, 1 << 20);
+
+	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++)
+		CHECK(pf_lp_tag_prepare(pf_str_c(bad_keys[i]), S("v"), &store, &t) == 0 && t.raw == 0,
+		      "key '%s' is not prepared", bad_keys[i]);
+	CHECK(pf_lp_tag_prepare(S("k"), S("\\\\"), &store, &t) == 0, "a value of only backslashes is not prepared");
+	CHECK(pf_lp_tag_prepare(S("k"), S("a\x01"), &store, &t) == 0, "an invalid value is not prepared");
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		pf_tag tags[2];
+		pf_field f = fint("f", 1);
+		pf_point p;
+		memset(&p, 0, sizeof p);
+		p.measurement = S("m");
+		p.fields = &f;
+		p.nfields = 1;
+		p.tags = tags;
+		p.ntags = 2;
+		tags[0] = (pf_tag){ S("url"), pf_str_c(values[i]), 0 };
+		tags[1] = (pf_tag){ S("a"), S("x y"), 0 };
+		int rc1 = enc(&p, PF_PREC_NS, NULL, plain, sizeof plain);
+		pf_buf_reset(&store);
+		int ok = pf_lp_tag_prepare(S("url"), pf_str_c(values[i]), &store, &tags[0]);
+		int raw = tags[0].raw; /* enc() sorts the tags in place */
+		tags[1] = (pf_tag){ S("a"), S("x y"), 0 };
+		int rc2 = enc(&p, PF_PREC_NS, NULL, fast, sizeof fast);
+		CHECK(ok == 1 && raw == 1 && rc1 == 0 && rc2 == 0 && strcmp(plain, fast) == 0,
+		      "prepared '%s': same line (%s / %s)", values[i], plain, fast);
+	}
+
+	/* Two prepared tags of one key are still refused as duplicates. */
+	pf_tag tags[2];
+	pf_field f = fint("f", 1);
+	pf_point p;
+	memset(&p, 0, sizeof p);
+	p.measurement = S("m");
+	p.fields = &f;
+	p.nfields = 1;
+	p.tags = tags;
+	p.ntags = 2;
+	pf_buf_reset(&store);
+	pf_buf_reserve(&store, 64);
+	pf_lp_tag_prepare(S("url"), S("u1"), &store, &tags[0]);
+	pf_lp_tag_prepare(S("url"), S("u2"), &store, &tags[1]);
+	int rc = enc(&p, PF_PREC_NS, NULL, fast, sizeof fast);
+	CHECK(rc == -EINVAL && strstr(last_err, "duplicate tag key"), "prepared duplicate refused: %d", rc);
+	pf_buf_free(&store);
+}
+
 int main(void)
 {
 	test_fmt_float_g();
@@ -717,6 +778,7 @@ int main(void)
 	test_nonfinite();
 	test_values_and_time();
 	test_buffer_contract();
+	test_prepared_tags();
 	printf("%d passed, %d failed\n", checks - failures, failures);
 	return failures ? 1 : 0;
 }

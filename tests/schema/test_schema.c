@@ -211,9 +211,9 @@ static void test_simple_v1_v2(void)
 {
 	ctx c;
 	static const pf_tag extra[] = {
-		{ { "dc", 2 }, { "east", 4 } },
-		{ { "host", 4 }, { "default", 7 } },
-		{ { "zone", 4 }, { "z1", 2 } },
+		{ { "dc", 2 }, { "east", 4 }, 0 },
+		{ { "host", 4 }, { "default", 7 }, 0 },
+		{ { "zone", 4 }, { "z1", 2 }, 0 },
 	};
 	for (int v = 1; v <= 2; v++) {
 		start(&c, v == 1 ? PF_SCHEMA_TELEGRAF_V1 : PF_SCHEMA_TELEGRAF_V2,
@@ -288,7 +288,7 @@ static void test_histogram_v1(void)
 static void test_histogram_v2(void)
 {
 	ctx c;
-	static const pf_tag extra[] = { { { "le", 2 }, { "shadowed", 8 } } };
+	static const pf_tag extra[] = { { { "le", 2 }, { "shadowed", 8 }, 0 } };
 	start(&c, PF_SCHEMA_TELEGRAF_V2, PF_FORMAT_PROMETHEUS, extra, 1);
 	feed(&c, "lat_bucket", "lat", H, PF_SFX_BUCKET, "v=GET,le=125000", "1994", NOTS);
 	feed(&c, "lat_bucket", "lat", H, PF_SFX_BUCKET, "v=GET,le=4e6", "2017", NOTS);
@@ -389,7 +389,7 @@ static void test_openmetrics(void)
 static void test_influxdb_prom(void)
 {
 	ctx c;
-	static const pf_tag extra[] = { { { "job", 3 }, { "node", 4 } } };
+	static const pf_tag extra[] = { { { "job", 3 }, { "node", 4 }, 0 } };
 	for (int f = 0; f < 2; f++) {
 		start(&c, PF_SCHEMA_INFLUXDB_PROM, f ? PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS, extra, 1);
 		c.unit = PF_STR_LIT("seconds");
