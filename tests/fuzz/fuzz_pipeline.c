@@ -146,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* An extra tag whose key is a common label name, so that "a label of
 	 * the same name wins" is exercised, and whose value needs escaping. */
 	static const pf_tag extra[] = {
-		{ PF_STR_LIT("instance"), PF_STR_LIT("fuzz host,a=b c") },
+		{ PF_STR_LIT("instance"), PF_STR_LIT("fuzz host,a=b c"), 0 },
 	};
 
 	pf_pipeline_opts o;
