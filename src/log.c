@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 static enum pf_log_level max_level = PF_LOG_INFO;
 static int journal = -1; /* unknown until the first line */
 
@@ -43,30 +45,24 @@ static void vlog(enum pf_log_level lvl, const char *kv, const char *fmt, va_list
 
 static void vlog(enum pf_log_level lvl, const char *kv, const char *fmt, va_list ap)
 {
-	char msg[2048], line[2048 * 4 + 256];
-	size_t o = 0;
+	char msg[2048], prio_txt[8] = "", line[PF_QUOTE_SIZE(sizeof(msg)) + 1024];
 
 	if (journal < 0)
 		journal = getenv("JOURNAL_STREAM") != NULL;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (journal)
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "<%d>", prio[lvl]);
-	o += (size_t)snprintf(line + o, sizeof(line) - o, "level=%s ", names[lvl]);
-	if (kv && *kv)
-		o += (size_t)snprintf(line + o, sizeof(line) - o, "%s ", kv);
-	o += (size_t)snprintf(line + o, sizeof(line) - o, "msg=\"");
-	for (const char *m = msg; *m && o < sizeof(line) - 8; m++) {
-		unsigned char c = (unsigned char)*m;
-		if (c == '"' || c == '\\') {
-			line[o++] = '\\';
-			line[o++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			o += (size_t)snprintf(line + o, sizeof(line) - o, "\\x%02x", c);
-		} else {
-			line[o++] = (char)c;
-		}
-	}
-	line[o++] = '"';
+		snprintf(prio_txt, sizeof(prio_txt), "<%d>", prio[lvl]);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* The prefix is cut at 1000 bytes (kv may hold a very long target URL),
+	 * so that the message always fits after it. */
+	int n = snprintf(line, 1000, "%slevel=%s %s%s", prio_txt, names[lvl],
+			 kv && *kv ? kv : "", kv && *kv ? " " : "");
+	size_t o = n < 0 ? 0 : (size_t)n < 1000 ? (size_t)n : 999;
+	memcpy(line + o, "msg=", 4);
+	o += 4;
+	/* msg="...": Go's quoting, as logfmt readers expect; a line is always
+	 * one line. */
+	pf_quote(line + o, sizeof(line) - o - 1, msg, strlen(msg), sizeof(msg), PF_QUOTE_GO | PF_QUOTE_WRAP);
+	o += strlen(line + o);
 	line[o++] = '\n';
 	/* One write per line, so lines of concurrent writers never interleave. */
 	fwrite(line, 1, o, stderr);
