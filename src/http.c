@@ -638,7 +638,9 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 		return CURL_WRITEFUNC_ERROR;
 	if (!x->header_done && decide_header(x) != 0)
 		return CURL_WRITEFUNC_ERROR;
-	if (x->seen_bytes + len > x->max_body) {
+	if (x->deliver && x->seen_bytes + len > x->max_body) {
+		/* The limit is on the bodies we deliver; an error body is only
+		 * sampled below, so its size never changes what the status means. */
 		/* Hand over what fits, then stop: with gzip this is where a
 		 * bomb is cut, since curl has already inflated p. */
 		size_t fit = (size_t)(x->max_body - x->seen_bytes);

@@ -96,7 +96,10 @@ static int base_req(pf_writer *w, pf_http_req *r, char *hdr, size_t hdrcap)
 	r->tls_server_name = o->tls_server_name;
 	r->tls_insecure = o->tls_insecure_skip_verify;
 	r->timeout_ms = o->timeout_ms;
-	r->max_body = MAX_RESPONSE;
+	/* No limit here: InfluxDB quotes every refused line in a 400, and a
+	 * body cut by a limit would turn that 400 into a transfer error, which
+	 * is retried, forever. on_data keeps at most MAX_RESPONSE bytes. */
+	r->max_body = 0;
 	hdr[0] = '\0';
 	const char *secret = NULL;
 	unsigned sup = 0;

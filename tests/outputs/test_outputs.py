@@ -352,6 +352,18 @@ def case_ans_400():
         check_delivery("ans-400", run_file(run), run.writes, dropped=write_lines(r0))
 
 
+def case_ans_400_big():
+    # InfluxDB quotes every refused line in a 400: a body far over the
+    # writer's 64 KiB reading limit must still be a 400 (not retried), not a
+    # transfer error (which would be retried forever).
+    big = '{"error":"partial write: unable to parse \'%s\': bad dropped=3"}' % ("x" * 100000)
+    run = answer_case("ans-400-big", [{"status": 400, "body": big}])
+    r0 = first(run.writes, 400)
+    if check(r0, "ans-400-big: a write got 400"):
+        check(not retries_of(run.writes, r0), "ans-400-big: the refused batch was not sent again")
+        check_delivery("ans-400-big", run_file(run), run.writes, dropped=write_lines(r0))
+
+
 def case_ans_401():
     script = [{"status": 401, "body": '{"error":"authorization failed"}'}] * 3
     run = answer_case("ans-401", script)
@@ -585,7 +597,7 @@ CASES = {
     "req-v1": case_req_v1, "req-v1-file": case_req_v1_file, "req-v2": case_req_v2,
     "req-v2-file": case_req_v2_file, "req-plain": case_req_plain,
     "ans-413": case_ans_413, "ans-429": case_ans_429, "ans-503-date": case_ans_503_date,
-    "ans-400": case_ans_400, "ans-401": case_ans_401, "ans-404": case_ans_404,
+    "ans-400": case_ans_400, "ans-400-big": case_ans_400_big, "ans-401": case_ans_401, "ans-404": case_ans_404,
     "ans-404-nocreate": case_ans_404_nocreate, "ans-reset": case_ans_reset, "ans-5xx": case_ans_5xx,
     "ans-timeout": case_ans_timeout, "start-badauth": case_start_badauth,
     "shutdown-flush": case_shutdown_flush, "shutdown-deadline": case_shutdown_deadline,
