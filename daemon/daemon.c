@@ -113,7 +113,8 @@ static int sched_start(void *ud, size_t id)
 	daemon *d = ud;
 	int rc = pf_scrape_start(d->scraper, id);
 	if (rc != 0 && d->once) {
-		/* Failed at once (logged, up = 0 written): it counts as done. */
+		/* Failed at once (logged; up = 0 written when it could be): it
+		 * counts as done. */
 		d->once_failed++;
 		if (--d->once_left == 0)
 			stop(d, NULL);

@@ -454,10 +454,11 @@ static void on_done(void *ud, const pf_http_result *r)
 		if (rc != 0 && !sl->failed)
 			fail(sl, "body rejected");
 	}
-	const pf_pipeline_stats *ps = pf_pipeline_get_stats(sl->pl);
-	uint64_t scraped = sl->started_body ? ps->parse.samples : 0;
-	uint64_t kept = sl->started_body ? ps->samples_kept : 0;
-	s->st.parse_errors += sl->started_body ? ps->parse.errors : 0;
+	/* A copy: synthetic() below resets the pipeline and with it its stats. */
+	const pf_pipeline_stats ps = *pf_pipeline_get_stats(sl->pl);
+	uint64_t scraped = sl->started_body ? ps.parse.samples : 0;
+	uint64_t kept = sl->started_body ? ps.samples_kept : 0;
+	s->st.parse_errors += sl->started_body ? ps.parse.errors : 0;
 	int ok = !sl->failed;
 	if (!ok)
 		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */
@@ -477,7 +478,7 @@ static void on_done(void *ud, const pf_http_result *r)
 		target_kv(s, id, kv, sizeof(kv));
 		pf_log(PF_LOG_WARN, kv, "%u more parse errors in this scrape not logged (at most %d a minute "
 		       "per target); %" PRIu64 " lines rejected in all", sl->msgs_held, PARSE_BURST,
-		       sl->started_body ? ps->parse.errors : 0);
+		       sl->started_body ? ps.parse.errors : 0);
 	}
 	if (pf_log_get_level() >= PF_LOG_DEBUG) {
 		char kv[512];
@@ -492,14 +493,27 @@ static void on_done(void *ud, const pf_http_result *r)
 
 int pf_scrape_start(pf_scraper *s, size_t id)
 {
-	if (id >= s->n || s->t[id].inflight != NULL)
+	if (id >= s->n)
+		return -EINVAL;
+	char kv[512];
+	if (s->t[id].inflight != NULL) {
+		/* The scheduler never starts a busy target; say so if it does. */
+		target_kv(s, id, kv, sizeof(kv));
+		pf_log(PF_LOG_ERROR, kv, "scrape not started: the previous one is still running");
 		return -EBUSY;
+	}
 	target *t = &s->t[id];
 	job_ctx *j = &s->jobs[t->job];
 	const pf_job *job = j->job;
 	slot *sl = slot_get(s, j);
-	if (sl == NULL)
+	if (sl == NULL) {
+		/* Without a slot there is nowhere to build even up = 0: count and say. */
+		s->st.scrapes++;
+		s->st.failed++;
+		target_kv(s, id, kv, sizeof(kv));
+		pf_log(PF_LOG_ERROR, kv, "scrape not started: out of memory; nothing written for this tick");
 		return -ENOMEM;
+	}
 	sl->id = id;
 	sl->t0 = uv_hrtime();
 	sl->now_ns = wall_ns();
