@@ -609,6 +609,29 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 
 /* ---- sample lines ---------------------------------------------------------- */
 
+/* 0.0.4: a histogram bucket needs a numeric le, a summary quantile a
+ * numeric quantile, or no schema can place it (textparse lets it through,
+ * expfmt refuses the whole input): the line is reported, not dropped
+ * without a word further down. Returns 1 when the sample may go on. */
+static int bound_ok(pf_parser *p, const pf_sample *sm, size_t col)
+{
+	const char *want = sm->type == PF_MT_HISTOGRAM && sm->suffix == PF_SFX_BUCKET ? "le"
+			 : sm->type == PF_MT_SUMMARY && sm->suffix == PF_SFX_NONE ? "quantile"
+			 : NULL;
+	if (want == NULL)
+		return 1;
+	for (size_t i = 0; i < sm->nlabels; i++) {
+		double b;
+		if (pf_str_eqc(sm->labels[i].name, want))
+			return pf_parse_float(sm->labels[i].value.p, sm->labels[i].value.n, &b) == 0 ||
+			       (pf_parser_report(p, p->lineno, col, "%s sample needs a numeric '%s' label, got '%s'",
+						 pf_mtype_name(sm->type), want,
+						 quote(sm->labels[i].value.p, sm->labels[i].value.n).s), 0);
+	}
+	pf_parser_report(p, p->lineno, col, "%s sample needs a '%s' label", pf_mtype_name(sm->type), want);
+	return 0;
+}
+
 /* A sample line: name, labels, value, timestamp, OpenMetrics exemplar;
  * then its family, OpenMetrics' checks, and the callback. */
 static void sample_line(pf_parser *p, const char *s, size_t n)
@@ -865,6 +888,8 @@ done:
 	sm.nlabels = p->nlabels;
 	sm.line = ln;
 	if (om && pf_om_check(p, &sm, col_labels ? col_labels : 1, v0 + 1, has_exemplar) != 0)
+		return;
+	if (!om && !bound_ok(p, &sm, col_labels ? col_labels : 1))
 		return;
 	if (p->stopped)
 		return;

@@ -651,8 +651,9 @@ static int map_grouped(pf_mapper *m, const pf_sample *s, enum gkind gk)
 	group *g;
 	int rc;
 
-	/* A bucket or quantile whose bound does not parse has no name to
-	 * go by (expfmt refuses the whole input): it is left out. */
+	/* The parser reports a bucket or quantile whose bound does not parse
+	 * and never hands it on (both formats); this only guards the mapper's
+	 * own callers. */
 	if (gk == G_HISTOGRAM && s->suffix == PF_SFX_BUCKET) {
 		if (bound_key(m, label_value(s, skip), &bound, key) != 0)
 			return 0;
