@@ -300,7 +300,9 @@ int pf_cmd_convert(int argc, char **argv)
 			"%llu points left without a field\n", a.opts.source,
 			(unsigned long long)ps->parse.errors, (unsigned long long)ps->encode_errors,
 			(unsigned long long)ps->lp.fields_nonfinite,
-			(unsigned long long)ps->lp.points_dropped);
+			/* points_dropped also counts the points the encoder
+			 * refused, already reported as not encodable */
+			(unsigned long long)(ps->lp.points_dropped - ps->lp_refused));
 
 	pf_pipeline_free(pl);
 	pf_buf_free(&out);

@@ -343,8 +343,9 @@ int pf_daemon_run(const pf_config *cfg, int once)
 	if (rc == 0 && once && d->once_left == 0)
 		stop(d, NULL);
 	if (rc != 0) {
-		if (rc != -EINVAL && rc != -ENOMEM)
-			pf_log(PF_LOG_CRIT, NULL, "cannot start: %s", uv_strerror(rc));
+		/* Always said, even after a more specific line above: a start
+		 * that fails must never exit 1 without a word. */
+		pf_log(PF_LOG_CRIT, NULL, "cannot start: %s", uv_strerror(rc));
 		d->stopping = 1;
 		schedule_teardown(d);
 	}

@@ -72,6 +72,7 @@ static int on_point(void *ud, pf_point *pt)
 		return 0;
 	if (rc == -EINVAL) {
 		pl->stats.encode_errors++;
+		pl->stats.lp_refused++;
 		msg(pl, pl->line, 0, "point not written: %s", err);
 		return 0;
 	}

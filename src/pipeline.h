@@ -28,7 +28,8 @@ typedef struct pf_pipeline_opts {
 typedef struct pf_pipeline_stats {
 	pf_parse_stats parse;
 	pf_lp_stats lp;
-	uint64_t encode_errors; /* points the encoder refused (reported) */
+	uint64_t encode_errors; /* samples or points not written because invalid (reported) */
+	uint64_t lp_refused;    /* of those, points pf_lp_write refused (also in lp.points_dropped) */
 	uint64_t samples_kept;  /* samples handed to the mapper (after the filter) */
 } pf_pipeline_stats;
 
