@@ -65,6 +65,7 @@ struct pf_writer {
 	unsigned inflight;     /* write requests */
 	unsigned others;       /* check / create requests */
 	int paused, probing, creating, stopping, finishing, http_closed;
+	int created;  /* a CREATE DATABASE succeeded and no write has since */
 	unsigned fail_streak;  /* failed writes since the last success */
 	uint64_t shutdown_ms;
 	uint64_t dropped_logged; /* buffer-full drops already logged */
@@ -281,6 +282,7 @@ static void create_done(pf_writer *w, const pf_http_result *res)
 		return;
 	if (res->ok) {
 		w->st.databases_created++;
+		w->created = 1;
 		pf_log(PF_LOG_INFO, w->kv, "created database \"%s\"", w->o->database);
 		return;
 	}
@@ -443,6 +445,7 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 		w->st.batches_written++;
 		w->st.bytes_sent += r->body_len;
 		pf_queue_done(w->q, b);
+		w->created = 0;
 		succeeded(w);
 		break;
 	case PF_INFLUX_REJECT:
@@ -472,7 +475,18 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 	case PF_INFLUX_CREATE_DB:
 		pf_queue_requeue(w->q, b);
 		w->st.retries++;
-		create_db(w);
+		if (!w->created) {
+			create_db(w);
+			break;
+		}
+		/* Created, yet still not found (InfluxDB answers a refused
+		 * CREATE with 200 and an error in the body): a configuration
+		 * problem, retried with backoff rather than in a tight loop. */
+		d = failed(w, retry_after_ms(res));
+		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
+			pf_log(PF_LOG_ERROR, w->kv, "database \"%s\" still not found after CREATE DATABASE "
+			       "(check the user's rights): %s; %zu points kept, retrying in %llums",
+			       o->database, v.msg[0] ? v.msg : res->error, b->lines, (unsigned long long)d);
 		break;
 	case PF_INFLUX_CONFIG:
 		pf_queue_requeue(w->q, b);

@@ -398,6 +398,21 @@ def case_ans_404():
     check_delivery("ans-404", run_file(run), run.writes)
 
 
+def case_ans_404_again():
+    # CREATE DATABASE answers 200, yet writes keep getting "database not
+    # found" (InfluxDB answers a CREATE it refuses with 200 and an error in
+    # the body): one CREATE, then backoff and a loud line, not a tight
+    # write -> 404 -> CREATE loop.
+    nf = {"status": 404, "body": '{"error":"database not found: \\"pf\\""}', "times": 12}
+    run = answer_case("ans-404-again", [nf], out_keys="precision = ms\nflush_interval = 200ms\n"
+                      "retry_max_backoff = 300ms\n")
+    cr = creates(run.reqs)
+    check(len(cr) == 1, "ans-404-again: one CREATE DATABASE, not one per refused write (got %d)" % len(cr))
+    loud = [line for line in run.log.splitlines() if "still not found" in line and loud_for_w(line)]
+    check(loud, "ans-404-again: 'still not found after CREATE DATABASE' logged loudly")
+    check_delivery("ans-404-again", run_file(run), run.writes)
+
+
 def case_ans_404_nocreate():
     def later(run):
         ok = run.daemon.wait(lambda: sum(1 for r in run.ws.writes() if r["answer"] == 404) >= 3, 20,
@@ -598,7 +613,7 @@ CASES = {
     "req-v2-file": case_req_v2_file, "req-plain": case_req_plain,
     "ans-413": case_ans_413, "ans-429": case_ans_429, "ans-503-date": case_ans_503_date,
     "ans-400": case_ans_400, "ans-400-big": case_ans_400_big, "ans-401": case_ans_401, "ans-404": case_ans_404,
-    "ans-404-nocreate": case_ans_404_nocreate, "ans-reset": case_ans_reset, "ans-5xx": case_ans_5xx,
+    "ans-404-nocreate": case_ans_404_nocreate, "ans-404-again": case_ans_404_again, "ans-reset": case_ans_reset, "ans-5xx": case_ans_5xx,
     "ans-timeout": case_ans_timeout, "start-badauth": case_start_badauth,
     "shutdown-flush": case_shutdown_flush, "shutdown-deadline": case_shutdown_deadline,
     "buffer-limit": case_buffer_limit,
