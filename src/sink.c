@@ -31,6 +31,7 @@ struct pf_sink {
 	char kv[256];           /* output=NAME for log lines */
 	pf_ratelimit rl;
 	int last_errno;         /* the error last logged, so EPIPE is said once */
+	int torn;               /* a failed write left a partial line in the output */
 	pf_sink_stats st;
 	void (*done)(void *ud);
 	void *done_ud;
@@ -136,6 +137,12 @@ int pf_sink_write(pf_sink *s, const char *lp, size_t n)
 		return rc;
 	}
 	size_t off = 0;
+	if (s->torn && n) {
+		/* The last write stopped inside a line: end that line first, so
+		 * that only it is broken, not also the first line of this one. */
+		if (write(s->fd, "\n", 1) == 1)
+			s->torn = 0;
+	}
 	while (off < n) {
 		ssize_t w = write(s->fd, lp + off, n - off);
 		if (w < 0 && errno == EINTR)
@@ -151,6 +158,7 @@ int pf_sink_write(pf_sink *s, const char *lp, size_t n)
 				       "lost%s", s->path ? s->path : "stdout", strerror(e), n - off,
 				       sup ? " (repeated errors suppressed)" : "");
 			s->last_errno = e;
+			s->torn = off > 0 && lp[off - 1] != '\n';
 			return -e;
 		}
 		off += (size_t)w;
