@@ -670,6 +670,10 @@ void pf_writer_close(pf_writer *w, void (*done)(void *ud), void *ud)
 		pf_log(PF_LOG_INFO, w->kv, "stopping: delivering %llu points held (at most %llums)",
 		       (unsigned long long)(qs->waiting_lines + qs->open_lines), (unsigned long long)w->shutdown_ms);
 	uv_timer_start(&w->stop_timer, finish_cb, w->shutdown_ms, 0);
+	/* A backoff wait longer than half the deadline would leave no attempt
+	 * before it: cut it, so that a server that is back gets the data. */
+	if (w->paused && uv_timer_get_due_in(&w->retry_timer) > w->shutdown_ms / 2)
+		uv_timer_start(&w->retry_timer, retry_cb, w->shutdown_ms / 2, 0);
 	pump(w); /* may replace the deadline by an immediate finish */
 }
 
