@@ -54,6 +54,7 @@
 
 #include <curl/curl.h>
 
+#include "hash.h"
 #include "log.h"
 #include "pf_version.h"
 
@@ -813,12 +814,7 @@ static CURLSH *pool_group(pf_http *h, const char *url)
 	const char *p = strstr(url, "://");
 	p = p ? p + 3 : url;
 	const char *end = p + strcspn(p, "/?#");
-	uint32_t k = 2166136261u;
-	for (const char *q = url; q < end; q++) {
-		k ^= (unsigned char)*q;
-		k *= 16777619u;
-	}
-	CURLSH **g = &h->groups[k % POOL_GROUPS];
+	CURLSH **g = &h->groups[pf_hash_bytes(PF_FNV_OFFSET, url, (size_t)(end - url)) % POOL_GROUPS];
 	if (*g == NULL) {
 		CURLSH *sh = curl_share_init();
 		if (sh == NULL)

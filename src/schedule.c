@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "log.h"
 
 enum tstate { T_IDLE = 0, T_QUEUED, T_RUNNING };
@@ -66,21 +67,13 @@ struct pf_sched {
 	void *done_ud;
 };
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 uint64_t pf_sched_offset(const char *job, const char *url, uint64_t interval_ms)
 {
-	uint64_t h = fnv1a(14695981039346656037ULL, job);
-	h ^= 0xff; /* separator: "ab"+"c" and "a"+"bc" differ */
-	h *= 1099511628211ULL;
-	h = fnv1a(h, url);
+	/* FNV-1a, so that an offset can be computed by hand from the job and
+	 * the URL; the 0xff between them keeps "ab"+"c" and "a"+"bc" apart. */
+	uint64_t h = pf_fnv1a(PF_FNV_OFFSET, job, strlen(job));
+	h = pf_fnv1a(h, "\xff", 1);
+	h = pf_fnv1a(h, url, strlen(url));
 	return interval_ms ? h % interval_ms : 0;
 }
 
