@@ -63,8 +63,7 @@ struct pf_writer {
 	uv_timer_t flush_timer, retry_timer, stop_timer;
 	int timers_open;
 	unsigned inflight;     /* write requests */
-	unsigned others;       /* check / create requests */
-	int paused, probing, creating, stopping, finishing, http_closed;
+	int paused, probing, creating, stopping, finishing;
 	int created;  /* a CREATE DATABASE succeeded and no write has since */
 	unsigned fail_streak;  /* failed writes since the last success */
 	uint64_t shutdown_ms;
@@ -184,8 +183,6 @@ static int start(pf_writer *w, req *r, const char *url, int post, const char *bo
 	}
 	if (r->kind == R_WRITE)
 		w->inflight++;
-	else
-		w->others++;
 	return 0;
 }
 
@@ -518,15 +515,12 @@ static void on_done(void *ud, const pf_http_result *res)
 		write_done(w, r, res);
 		break;
 	case R_PING:
-		w->others--;
 		check_ping_done(w, res);
 		break;
 	case R_CHECK:
-		w->others--;
 		check_done(w, r, res);
 		break;
 	case R_CREATE:
-		w->others--;
 		create_done(w, res);
 		break;
 	}
