@@ -43,6 +43,7 @@ void pf_parser_report(pf_parser *p, unsigned long line, unsigned long col, const
 	p->stats.errors++;
 	if (col == 0)
 		col = 1; /* a document-level rule: point at the line where it was found */
+	col += p->col_shift; /* a comment line is lexed without its leading blanks */
 	if (p->ops.error) {
 		pf_parse_error e = { line, col, msg };
 		p->ops.error(p->ud, &e);
@@ -933,7 +934,9 @@ static void parse_line(pf_parser *p, const char *s, size_t n)
 	if (i == n)
 		return; /* blank */
 	if (s[i] == '#') {
+		p->col_shift = i;
 		meta_line(p, s + i, n - i);
+		p->col_shift = 0;
 		return;
 	}
 	sample_line(p, s, n);

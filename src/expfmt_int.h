@@ -46,6 +46,7 @@ struct pf_parser {
 	size_t nlabels, labels_cap;
 
 	unsigned long lineno;
+	size_t col_shift;        /* added to reported columns (blanks before a 0.0.4 comment) */
 	int stopped;     /* a callback or a REJECT error ended the parse */
 	int rc;
 	int eof_seen;    /* OpenMetrics "# EOF" */
