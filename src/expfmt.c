@@ -570,8 +570,11 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		}
 		if (!same) {
 			family_close(p, ln);
-			if (family_open(p, name.p, name.n) != 0)
+			if (family_open(p, name.p, name.n) != 0) {
 				pf_parser_report(p, ln, 0, "out of memory");
+				p->scratch.len = sc;
+				return;
+			}
 		}
 		int *seen = kind == 1 ? &p->fam_has_help : kind == 2 ? &p->fam_has_type : &p->fam_has_unit;
 		if (*seen) {
@@ -584,8 +587,11 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		/* 0.0.4: TYPE (or a HELP for another name) starts a family. */
 		if (!same) {
 			family_close(p, ln);
-			if (family_open(p, name.p, name.n) != 0)
+			if (family_open(p, name.p, name.n) != 0) {
 				pf_parser_report(p, ln, 0, "out of memory");
+				p->scratch.len = sc;
+				return;
+			}
 		}
 	}
 	if (kind == 2) {
@@ -602,7 +608,8 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		}
 	} else if (kind == 3) {
 		pf_buf_reset(&p->unit);
-		pf_buf_append(&p->unit, text.p, text.n);
+		if (pf_buf_append(&p->unit, text.p, text.n) != 0)
+			pf_parser_report(p, ln, 0, "out of memory");
 		p->unit_line = ln;
 	}
 	p->scratch.len = sc;

@@ -242,8 +242,10 @@ int pf_om_check(pf_parser *p, const pf_sample *sm, size_t col_labels, size_t col
 	}
 
 	if (new_group) {
-		if (pf_hset_add(&p->groups_seen, g) < 0)
+		if (pf_hset_add(&p->groups_seen, g) < 0) {
+			pf_parser_report(p, ln, 0, "out of memory");
 			return -1;
+		}
 	}
 	p->group_open = 1;
 	p->group = g;
