@@ -1,0 +1,1 @@
+/* httpd.c: being written (issue 4/6). */

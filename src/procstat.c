@@ -1,0 +1,1 @@
+/* procstat.c: being written (issue 4/6). */

@@ -1,0 +1,1 @@
+/* promtext.c: being written (issue 4/6). */

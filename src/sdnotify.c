@@ -1,0 +1,1 @@
+/* sdnotify.c: being written (issue 4/6). */
