@@ -24,6 +24,7 @@
 #define DEFAULT_INTERVAL_MS 10000u
 #define DEFAULT_MAX_CONCURRENT 256u
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
+#define DEFAULT_LISTEN "127.0.0.1:9465"
 
 /* ---- [global] ---- */
 
@@ -42,7 +43,7 @@ static const pf_cfg_enum log_levels = { "level", "crit, error, warn, info, debug
 
 enum {
 	GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL,
-	GK_SHUTDOWN_TIMEOUT, GK_N
+	GK_SHUTDOWN_TIMEOUT, GK_LISTEN, GK_WATCH_CONFIG, GK_N
 };
 static const pf_cfg_key gkeys[GK_N] = {
 	[GK_INTERVAL] = { "interval", PF_V_DUR, 0, F(interval_ms), 0, 0, 0, NULL },
@@ -54,6 +55,8 @@ static const pf_cfg_key gkeys[GK_N] = {
 	[GK_OMIT_HOSTNAME] = { "omit_hostname", PF_V_BOOL, 0, F(omit_hostname), 0, 0, 0, NULL },
 	[GK_LOG_LEVEL] = { "log_level", PF_V_ENUM, 0, F(log_level), 0, 0, 0, &log_levels },
 	[GK_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", PF_V_DUR, 0, F(shutdown_timeout_ms), 0, 0, 0, NULL },
+	[GK_LISTEN] = { "listen", PF_V_STR, 0, F(listen), 0, 0, 0, NULL },
+	[GK_WATCH_CONFIG] = { "watch_config", PF_V_BOOL, 0, F(watch_config), 0, 0, 0, NULL },
 };
 _Static_assert(GK_N <= PF_CFG_MAXKEYS, "pf_cfg_seen.at holds every key");
 
@@ -82,6 +85,10 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 	if (at[GK_HOSTNAME] && c->omit_hostname)
 		pf_cfg_errf(ld, at[GK_HOSTNAME], "hostname",
 			    "set while omit_hostname is true, the host tag is omitted: set one");
+	if (!at[GK_LISTEN])
+		c->listen = pf_cfg_strdup(ld, DEFAULT_LISTEN);
+	else if (strcmp(c->listen, "off") == 0)
+		c->listen[0] = '\0';
 	if (!c->hostname && !c->omit_hostname) {
 		char h[256];
 		if (gethostname(h, sizeof h) != 0 || !*h) {
@@ -392,6 +399,7 @@ void pf_config_free(pf_config *c)
 	free(c->outputs);
 	free_kvs(c->tags, c->ntags);
 	free(c->hostname);
+	free(c->listen);
 	free(c->path);
 	free(c);
 }

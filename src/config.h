@@ -129,6 +129,9 @@ typedef struct pf_config {
 	int omit_hostname;          /* default 0: every point gets host=<hostname> */
 	enum pf_log_level log_level;/* default info */
 	uint64_t shutdown_timeout_ms; /* outputs' flush at stop; default 10s */
+	char *listen;               /* own /metrics /healthz /ready: "host:port";
+				     * default 127.0.0.1:9465; "" when off */
+	int watch_config;           /* reload when the file changes; default 0 */
 	pf_job *jobs;
 	size_t njobs;
 	pf_output *outputs;         /* none configured: one stdout output */
