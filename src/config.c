@@ -403,3 +403,27 @@ void pf_config_free(pf_config *c)
 	free(c->path);
 	free(c);
 }
+
+static int str_eq(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int pf_output_equal(const pf_output *a, const pf_output *b)
+{
+	/* Every setting but the line it was read from. */
+	return str_eq(a->name, b->name) && a->type == b->type && str_eq(a->path, b->path) &&
+	       a->precision == b->precision && str_eq(a->url, b->url) && str_eq(a->database, b->database) &&
+	       str_eq(a->retention_policy, b->retention_policy) && a->consistency == b->consistency &&
+	       str_eq(a->username, b->username) && str_eq(a->password, b->password) &&
+	       str_eq(a->password_file, b->password_file) && a->create_database == b->create_database &&
+	       str_eq(a->org, b->org) && str_eq(a->bucket, b->bucket) && str_eq(a->token, b->token) &&
+	       str_eq(a->token_file, b->token_file) && a->timeout_ms == b->timeout_ms && a->gzip == b->gzip &&
+	       a->gzip_level == b->gzip_level && a->batch_lines == b->batch_lines &&
+	       a->batch_bytes == b->batch_bytes && a->flush_interval_ms == b->flush_interval_ms &&
+	       a->max_in_flight == b->max_in_flight && a->buffer_limit == b->buffer_limit &&
+	       a->retry_max_backoff_ms == b->retry_max_backoff_ms && str_eq(a->tls_ca, b->tls_ca) &&
+	       str_eq(a->tls_cert, b->tls_cert) && str_eq(a->tls_key, b->tls_key) &&
+	       str_eq(a->tls_server_name, b->tls_server_name) &&
+	       a->tls_insecure_skip_verify == b->tls_insecure_skip_verify;
+}

@@ -150,6 +150,10 @@ pf_config *pf_config_load(const char *path, pf_config_err_fn err, void *ud, unsi
 /* Frees the configuration and all it owns. NULL is a no-op. */
 void pf_config_free(pf_config *c);
 
+/* 1 when a and b are the same output in every setting (a reload keeps it
+ * running as it is), else 0. */
+int pf_output_equal(const pf_output *a, const pf_output *b);
+
 /* Parses "10s", "500ms", "1m30s", "2h" into ms. Returns 0 or -1. */
 int pf_duration_parse(const char *s, uint64_t *ms);
 

@@ -417,6 +417,7 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 		return;
 	}
 	if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
+		r->too_big = 1;
 		snprintf(tmp, sizeof tmp, "body larger than %llu bytes",
 			(unsigned long long)x->max_body);
 		str_append(e, cap, tmp);
@@ -434,6 +435,7 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 		}
 		return;
 	case CURLE_OPERATION_TIMEDOUT:
+		r->timed_out = 1;
 		snprintf(tmp, sizeof tmp, "timed out after %llu ms",
 			(unsigned long long)x->timeout_ms);
 		str_append(e, cap, tmp);

@@ -31,6 +31,8 @@ typedef struct pf_http_result {
 	long status;          /* HTTP status, 0 when none was received */
 	int curl_code;        /* CURLcode */
 	int cancelled;        /* pf_http_cancel() or an on_header/on_data abort */
+	int too_big;          /* the body passed max_body */
+	int timed_out;        /* the request's timeout passed */
 	char error[256];      /* why it failed, for a log line ("" when ok) */
 	uint64_t body_bytes;  /* bytes handed to on_data (after decompression) */
 	uint64_t wire_bytes;  /* bytes received on the wire (compressed) */

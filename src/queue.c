@@ -258,6 +258,21 @@ void pf_queue_cut(pf_queue *q)
 	sync_total(q);
 }
 
+int pf_queue_take(pf_queue *dst, pf_queue *src)
+{
+	if (dst->head || (dst->open && dst->open->lines) || dst->st.inflight_batches)
+		return -EBUSY;
+	seal(src);
+	pf_batch *b;
+	while ((b = take_head(src)) != NULL)
+		insert_waiting(dst, b); /* in order: each goes to the tail */
+	if (dst->next_seq < src->next_seq)
+		dst->next_seq = src->next_seq;
+	sync_total(src);
+	enforce_limit(dst);
+	return 0;
+}
+
 pf_batch *pf_queue_pop(pf_queue *q)
 {
 	pf_batch *b = take_head(q);

@@ -85,6 +85,12 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n);
 /* Seals the open batch, if it holds any line. */
 void pf_queue_cut(pf_queue *q);
 
+/* A reload: moves every batch of src that is not in flight (the open one
+ * sealed first) to dst, in order, and has dst's later batches ordered after
+ * them. dst must hold nothing yet (else -EBUSY, nothing moved); its limit
+ * applies at once. Returns 0. src keeps its batches in flight. */
+int pf_queue_take(pf_queue *dst, pf_queue *src);
+
 /* The oldest waiting batch, now in flight; NULL when none waits. */
 pf_batch *pf_queue_pop(pf_queue *q);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hash.h"
 #include "log.h"
 #include "pipeline.h"
 #include "relabel.h"
@@ -36,14 +37,18 @@
 typedef struct slot slot;
 typedef struct job_ctx job_ctx;
 
-typedef struct target {
+typedef struct target target;
+struct target {
 	const char *url;        /* borrowed from the configuration */
 	uint32_t job;
 	uint32_t fails;         /* consecutive failed scrapes */
+	int busy_prev;          /* a scraper this one adopted from scrapes it now */
 	pf_ratelimit rl_fail;
 	pf_ratelimit rl_parse;
 	slot *inflight;
-} target;
+	target *succ;           /* the same target in the scraper that adopted this one */
+	pf_target_stats st;
+};
 
 struct job_ctx {
 	const pf_job *job;
@@ -69,6 +74,7 @@ struct slot {
 	uint64_t kept;          /* samples past the filter, for sample_limit */
 	int started_body;       /* on_header accepted the response */
 	int failed;             /* a reason is set */
+	enum pf_scrape_result result;
 	unsigned msgs_logged;   /* parse messages of this scrape written / held back */
 	unsigned msgs_held;
 	char reason[320];
@@ -83,7 +89,8 @@ struct pf_scraper {
 	size_t n;
 	size_t running;
 	int shutdown;
-	pf_scraper_stats st;
+	pf_scraper_stats *st;   /* o.stats or own */
+	pf_scraper_stats own;
 };
 
 /* ---- set-up ---- */
@@ -166,6 +173,7 @@ pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
 		return NULL;
 	}
 	s->o = *o;
+	s->st = o->stats ? o->stats : &s->own;
 	const pf_config *c = o->cfg;
 	s->njobs = c->njobs;
 	s->jobs = calloc(c->njobs ? c->njobs : 1, sizeof(job_ctx));
@@ -181,6 +189,7 @@ pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
 		for (size_t k = 0; k < c->jobs[i].nurls; k++) {
 			s->t[s->n].url = c->jobs[i].urls[k];
 			s->t[s->n].job = (uint32_t)i;
+			s->t[s->n].st.up = -1;
 			s->n++;
 		}
 	}
@@ -213,7 +222,86 @@ size_t pf_scraper_running(const pf_scraper *s)
 
 const pf_scraper_stats *pf_scraper_get_stats(const pf_scraper *s)
 {
-	return &s->st;
+	return s->st;
+}
+
+const pf_target_stats *pf_scraper_target_stats(const pf_scraper *s, size_t id)
+{
+	return &s->t[id].st;
+}
+
+void pf_scraper_set_sinks(pf_scraper *s, pf_sink *const *sinks, size_t nsinks)
+{
+	s->o.sinks = sinks;
+	s->o.nsinks = nsinks;
+}
+
+const char *pf_scrape_result_name(enum pf_scrape_result r)
+{
+	static const char *const names[PF_SCRAPE_RESULT_N] = {
+		[PF_SCRAPE_OK] = "ok",
+		[PF_SCRAPE_HTTP_STATUS] = "http_status",
+		[PF_SCRAPE_TIMEOUT] = "timeout",
+		[PF_SCRAPE_TRANSFER] = "transfer",
+		[PF_SCRAPE_BODY_LIMIT] = "body_limit",
+		[PF_SCRAPE_SAMPLE_LIMIT] = "sample_limit",
+		[PF_SCRAPE_REJECTED] = "rejected",
+		[PF_SCRAPE_ERROR] = "error",
+	};
+	return (unsigned)r < PF_SCRAPE_RESULT_N ? names[r] : "unknown";
+}
+
+/* Targets match by job name and URL. The scraper adopted from is indexed
+ * once (a hash set of its targets), so a reload of 10,000 targets costs
+ * 10,000 lookups, not 10^8 comparisons. */
+static uint64_t target_hash(const pf_scraper *s, const target *t)
+{
+	const char *job = s->jobs[t->job].job->name;
+	uint64_t h = pf_fnv1a(PF_FNV_OFFSET, job, strlen(job) + 1); /* the NUL separates */
+	return pf_mix64(pf_fnv1a(h, t->url, strlen(t->url)));
+}
+
+void pf_scraper_adopt(pf_scraper *s, pf_scraper *old)
+{
+	if (old->n == 0 || s->n == 0)
+		return;
+	size_t cap = 1;
+	while (cap < old->n * 2)
+		cap <<= 1;
+	size_t *slots = malloc(cap * sizeof(size_t));
+	if (slots == NULL) {
+		/* Counters restart and, rarely, a target may be scraped while its
+		 * old scrape ends: said, not fatal. */
+		pf_log(PF_LOG_ERROR, NULL, "reload: out of memory matching the targets; their counters restart");
+		return;
+	}
+	for (size_t i = 0; i < cap; i++)
+		slots[i] = SIZE_MAX;
+	for (size_t i = 0; i < old->n; i++) {
+		size_t h = (size_t)target_hash(old, &old->t[i]) & (cap - 1);
+		while (slots[h] != SIZE_MAX)
+			h = (h + 1) & (cap - 1);
+		slots[h] = i;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		target *t = &s->t[i];
+		const char *job = s->jobs[t->job].job->name;
+		size_t h = (size_t)target_hash(s, t) & (cap - 1);
+		for (; slots[h] != SIZE_MAX; h = (h + 1) & (cap - 1)) {
+			target *o = &old->t[slots[h]];
+			if (o->succ != NULL || strcmp(o->url, t->url) != 0 ||
+			    strcmp(old->jobs[o->job].job->name, job) != 0)
+				continue;
+			t->st = o->st;
+			t->fails = o->fails;
+			t->rl_fail = o->rl_fail;
+			t->rl_parse = o->rl_parse;
+			t->busy_prev = o->inflight != NULL || o->busy_prev;
+			o->succ = t;
+			break;
+		}
+	}
+	free(slots);
 }
 
 /* ---- logging ---- */
@@ -240,6 +328,7 @@ static void on_msg(void *ud, const char *m)
 	/* The reject policy stops at the first error: it is the scrape's reason. */
 	if (sl->j->job->on_error == PF_ON_ERROR_REJECT && !sl->failed) {
 		sl->failed = 1;
+		sl->result = PF_SCRAPE_REJECTED;
 		snprintf(sl->reason, sizeof(sl->reason), "body rejected (on_error = reject): %s%s",
 			 t->url, strncmp(m, "body", 4) == 0 ? m + 4 : m);
 	}
@@ -341,13 +430,15 @@ static int64_t wall_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void fail(slot *sl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(slot *sl, enum pf_scrape_result why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void fail(slot *sl, const char *fmt, ...)
+static void fail(slot *sl, enum pf_scrape_result why, const char *fmt, ...)
 {
 	if (sl->failed)
 		return; /* the first reason is the cause */
 	sl->failed = 1;
+	sl->result = why;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sl->reason, sizeof(sl->reason), fmt, ap);
@@ -361,7 +452,7 @@ static const pf_sample *filter(void *ud, const pf_sample *smp)
 		return NULL;
 	uint64_t lim = sl->j->job->sample_limit;
 	if (lim && ++sl->kept > lim) {
-		fail(sl, "sample_limit %" PRIu64 " exceeded", lim);
+		fail(sl, PF_SCRAPE_SAMPLE_LIMIT, "sample_limit %" PRIu64 " exceeded", lim);
 		return NULL;
 	}
 	return smp;
@@ -371,7 +462,7 @@ static int on_header(void *ud, long status, const char *ct)
 {
 	slot *sl = ud;
 	if (status < 200 || status > 299) {
-		fail(sl, "HTTP status %ld", status);
+		fail(sl, PF_SCRAPE_HTTP_STATUS, "HTTP status %ld", status);
 		return 1;
 	}
 	const pf_job *job = sl->j->job;
@@ -389,11 +480,11 @@ static int on_data(void *ud, const char *p, size_t n)
 		return 1;
 	int rc = pf_pipeline_feed(sl->pl, p, n);
 	if (rc == -E2BIG)
-		fail(sl, "line protocol of the body passes %zu bytes", sl->out.max);
+		fail(sl, PF_SCRAPE_REJECTED, "line protocol of the body passes %zu bytes", sl->out.max);
 	else if (rc == -ENOMEM)
-		fail(sl, "out of memory");
+		fail(sl, PF_SCRAPE_ERROR, "out of memory");
 	else if (rc != 0)
-		fail(sl, "body rejected");
+		fail(sl, PF_SCRAPE_REJECTED, "body rejected");
 	return sl->failed;
 }
 
@@ -415,9 +506,9 @@ static void synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t k
 		pf_pipeline_finish(sl->pl);
 }
 
-static void log_result(pf_scraper *s, slot *sl, int ok)
+/* t: the target the scrape counts into (see account). */
+static void log_result(pf_scraper *s, slot *sl, target *t, int ok)
 {
-	target *t = &s->t[sl->id];
 	char kv[512];
 	target_kv(s, sl->id, kv, sizeof(kv));
 	if (ok) {
@@ -434,6 +525,29 @@ static void log_result(pf_scraper *s, slot *sl, int ok)
 		pf_log(PF_LOG_WARN, kv, "scrape failed: %s (%" PRIu32 " failed in a row)", sl->reason, t->fails);
 }
 
+/* Counts an ended scrape into its target, or into the target that took
+ * it over in a reload (then that one may start again), and logs it. */
+static void account(pf_scraper *s, slot *sl, double dur, uint64_t scraped, uint64_t kept)
+{
+	target *t = &s->t[sl->id];
+	target *cur = t;
+	while (cur->succ != NULL)
+		cur = cur->succ;
+	if (cur != t)
+		cur->busy_prev = 0;
+	int ok = !sl->failed;
+	cur->st.results[ok ? PF_SCRAPE_OK : sl->result]++;
+	cur->st.samples += kept;
+	cur->st.last_duration_s = dur;
+	cur->st.last_samples = scraped;
+	cur->st.up = ok;
+	s->st->scrapes++;
+	s->st->samples += kept;
+	if (!ok)
+		s->st->failed++;
+	log_result(s, sl, cur, ok);
+}
+
 static void on_done(void *ud, const pf_http_result *r)
 {
 	slot *sl = ud;
@@ -448,30 +562,26 @@ static void on_done(void *ud, const pf_http_result *r)
 		return;
 	}
 	if (!r->ok && !sl->failed)
-		fail(sl, "%s", r->error[0] ? r->error : "transfer failed");
+		fail(sl, r->too_big ? PF_SCRAPE_BODY_LIMIT : r->timed_out ? PF_SCRAPE_TIMEOUT : PF_SCRAPE_TRANSFER, "%s",
+		     r->error[0] ? r->error : "transfer failed");
 	if (!sl->failed && sl->started_body) {
 		int rc = pf_pipeline_finish(sl->pl);
 		if (rc != 0 && !sl->failed)
-			fail(sl, "body rejected");
+			fail(sl, PF_SCRAPE_REJECTED, "body rejected");
 	}
 	/* A copy: synthetic() below resets the pipeline and with it its stats. */
 	const pf_pipeline_stats ps = *pf_pipeline_get_stats(sl->pl);
 	uint64_t scraped = sl->started_body ? ps.parse.samples : 0;
 	uint64_t kept = sl->started_body ? ps.samples_kept : 0;
-	s->st.parse_errors += sl->started_body ? ps.parse.errors : 0;
+	s->st->parse_errors += sl->started_body ? ps.parse.errors : 0;
 	int ok = !sl->failed;
 	if (!ok)
 		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */
-	else
-		s->st.samples += kept;
 	double dur = (double)(uv_hrtime() - sl->t0) / 1e9;
 	synthetic(sl, ok, dur, scraped, kept, r->body_bytes);
 	for (size_t i = 0; i < s->o.nsinks; i++)
 		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
-	s->st.scrapes++;
-	if (!ok)
-		s->st.failed++;
-	log_result(s, sl, ok);
+	account(s, sl, dur, scraped, ok ? kept : 0);
 	if (sl->msgs_logged && sl->msgs_held) {
 		/* Said once per window, by the scrape whose errors were logged. */
 		char kv[512];
@@ -496,20 +606,26 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	if (id >= s->n)
 		return -EINVAL;
 	char kv[512];
-	if (s->t[id].inflight != NULL) {
+	target *t = &s->t[id];
+	if (t->busy_prev) {
+		/* The previous configuration's scrape of it still runs. */
+		s->st->skipped_prev++;
+		return -EBUSY;
+	}
+	if (t->inflight != NULL) {
 		/* The scheduler never starts a busy target; say so if it does. */
 		target_kv(s, id, kv, sizeof(kv));
 		pf_log(PF_LOG_ERROR, kv, "scrape not started: the previous one is still running");
 		return -EBUSY;
 	}
-	target *t = &s->t[id];
 	job_ctx *j = &s->jobs[t->job];
 	const pf_job *job = j->job;
 	slot *sl = slot_get(s, j);
 	if (sl == NULL) {
 		/* Without a slot there is nowhere to build even up = 0: count and say. */
-		s->st.scrapes++;
-		s->st.failed++;
+		s->st->scrapes++;
+		s->st->failed++;
+		t->st.results[PF_SCRAPE_ERROR]++;
 		target_kv(s, id, kv, sizeof(kv));
 		pf_log(PF_LOG_ERROR, kv, "scrape not started: out of memory; nothing written for this tick");
 		return -ENOMEM;
@@ -520,6 +636,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	sl->kept = 0;
 	sl->started_body = 0;
 	sl->failed = 0;
+	sl->result = PF_SCRAPE_OK;
 	sl->msgs_logged = sl->msgs_held = 0;
 	sl->reason[0] = '\0';
 	if (j->url_tag >= 0)
@@ -529,9 +646,9 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	const char *bearer = NULL;
 	int rc = 0;
 	if (job->password_file && (rc = pf_secret_read(job->password_file, &password)) != 0)
-		fail(sl, "password_file %s: %s", job->password_file, strerror(-rc));
+		fail(sl, PF_SCRAPE_ERROR, "password_file %s: %s", job->password_file, strerror(-rc));
 	else if ((rc = bearer_token(j, &bearer)) != 0)
-		fail(sl, "bearer_token_file %s: %s", job->bearer_token_file, strerror(-rc));
+		fail(sl, PF_SCRAPE_ERROR, "bearer_token_file %s: %s", job->bearer_token_file, strerror(-rc));
 
 	pf_http_req req = {
 		.url = t->url,
@@ -558,7 +675,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	if (rc == 0) {
 		rc = pf_http_get(s->o.http, &req, &sl->xfer);
 		if (rc != 0)
-			fail(sl, "request not started: %s", strerror(-rc));
+			fail(sl, PF_SCRAPE_ERROR, "request not started: %s", strerror(-rc));
 	}
 	pf_secret_wipe(password);
 	if (rc != 0) {
@@ -567,9 +684,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 		synthetic(sl, 0, (double)(uv_hrtime() - sl->t0) / 1e9, 0, 0, 0);
 		for (size_t i = 0; i < s->o.nsinks; i++)
 			pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
-		s->st.scrapes++;
-		s->st.failed++;
-		log_result(s, sl, 0);
+		account(s, sl, 0, 0, 0);
 		slot_put(sl);
 		return rc;
 	}

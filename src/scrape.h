@@ -41,6 +41,40 @@ typedef struct pf_scraper pf_scraper;
 /* Called once per started scrape, from the loop. ok: up = 1. */
 typedef void (*pf_scrape_done_fn)(void *ud, size_t id, int ok);
 
+typedef struct pf_scraper_stats {
+	uint64_t scrapes;      /* ended */
+	uint64_t failed;       /* ended with up = 0 */
+	uint64_t parse_errors; /* lines rejected by the parser */
+	uint64_t samples;      /* written */
+	uint64_t skipped_prev; /* ticks skipped: the target's scrape of the
+				* previous configuration was still running */
+} pf_scraper_stats;
+
+/* How a scrape ended, for the own metrics (promflux_scrapes_total{result}). */
+enum pf_scrape_result {
+	PF_SCRAPE_OK = 0,
+	PF_SCRAPE_HTTP_STATUS,  /* an answer that is not 2xx */
+	PF_SCRAPE_TIMEOUT,      /* the job's timeout passed */
+	PF_SCRAPE_TRANSFER,     /* no complete answer: connect, DNS, TLS, reset */
+	PF_SCRAPE_BODY_LIMIT,   /* the body passed body_limit */
+	PF_SCRAPE_SAMPLE_LIMIT, /* more samples than sample_limit */
+	PF_SCRAPE_REJECTED,     /* on_error = reject, or its line protocol too large */
+	PF_SCRAPE_ERROR,        /* not started: a secret file, out of memory */
+	PF_SCRAPE_RESULT_N
+};
+
+/* "ok", "http_status", "timeout", ... (label values). */
+const char *pf_scrape_result_name(enum pf_scrape_result r);
+
+/* What the own metrics say per target. */
+typedef struct pf_target_stats {
+	uint64_t results[PF_SCRAPE_RESULT_N]; /* scrapes ended, by result */
+	uint64_t samples;       /* written, in all */
+	double last_duration_s; /* of the last scrape that ended */
+	uint64_t last_samples;  /* scraped by it (before filtering) */
+	int up;                 /* its up: 1 or 0; -1 before the first */
+} pf_target_stats;
+
 typedef struct pf_scraper_opts {
 	const pf_config *cfg;      /* borrowed; must outlive the scraper */
 	pf_http *http;             /* borrowed */
@@ -49,14 +83,10 @@ typedef struct pf_scraper_opts {
 	enum pf_precision precision; /* of the timestamps written */
 	pf_scrape_done_fn done;
 	void *ud;
+	/* Borrowed totals, shared by the scrapers of successive
+	 * configurations (a reload keeps counting); NULL: the scraper's own. */
+	pf_scraper_stats *stats;
 } pf_scraper_opts;
-
-typedef struct pf_scraper_stats {
-	uint64_t scrapes;      /* ended */
-	uint64_t failed;       /* ended with up = 0 */
-	uint64_t parse_errors; /* lines rejected by the parser */
-	uint64_t samples;      /* written */
-} pf_scraper_stats;
 
 /* Builds every target of cfg (ids in job order, then URL order). Returns
  * the scraper or NULL with a message in err. */
@@ -79,6 +109,22 @@ void pf_scraper_cancel_all(pf_scraper *s);
 size_t pf_scraper_running(const pf_scraper *s);
 
 const pf_scraper_stats *pf_scraper_get_stats(const pf_scraper *s);
+
+/* Per-target counters of target id. */
+const pf_target_stats *pf_scraper_target_stats(const pf_scraper *s, size_t id);
+
+/* Replaces the sinks every later scrape writes to (a reload). */
+void pf_scraper_set_sinks(pf_scraper *s, pf_sink *const *sinks, size_t nsinks);
+
+/* A reload: s (new) takes over the targets of old that it has too (same
+ * job name and URL): their counters and failure state carry on, a scrape
+ * of old still in flight is counted into s's target when it ends, and s
+ * does not start that target until it has ended (the tick is skipped and
+ * counted in skipped_prev): a target never has two scrapes in flight,
+ * whatever the reloads. old's targets that s has not are forgotten; old
+ * keeps its scrapes in flight and must be freed after them, and after
+ * every scraper older than itself that it adopted from. */
+void pf_scraper_adopt(pf_scraper *s, pf_scraper *old);
 
 /* Frees the scraper; no scrape may be in flight. NULL is a no-op. */
 void pf_scraper_free(pf_scraper *s);

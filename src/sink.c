@@ -121,6 +121,11 @@ const pf_writer_stats *pf_sink_writer_stats(pf_sink *s)
 	return s->kind == K_INFLUX ? pf_writer_get_stats(s->w) : NULL;
 }
 
+pf_writer *pf_sink_writer(pf_sink *s)
+{
+	return s->kind == K_INFLUX ? s->w : NULL;
+}
+
 static uint64_t now_ms(pf_sink *s)
 {
 	return uv_now(s->timer.loop);

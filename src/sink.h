@@ -46,6 +46,9 @@ pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, uint64_t shutdo
 /* The counters of an InfluxDB sink (brought up to date), NULL for others. */
 const pf_writer_stats *pf_sink_writer_stats(pf_sink *s);
 
+/* The writer of an InfluxDB sink (reloads use it), NULL for others. */
+pf_writer *pf_sink_writer(pf_sink *s);
+
 /* Hands over n bytes of complete lines (borrowed for the call only).
  * Returns 0 when written or queued, or a negative errno (already logged). */
 int pf_sink_write(pf_sink *s, const char *lp, size_t n);

@@ -574,6 +574,27 @@ void pf_writer_flush(pf_writer *w)
 	pump(w);
 }
 
+int pf_writer_adopt(pf_writer *w, pf_writer *old)
+{
+	const pf_queue_stats *qs = pf_queue_get_stats(old->q);
+	uint64_t lines = qs->waiting_lines + qs->open_lines;
+	uint64_t dropped = pf_queue_get_stats(w->q)->dropped_lines;
+	int rc = pf_queue_take(w->q, old->q);
+	if (rc != 0)
+		return rc;
+	dropped = pf_queue_get_stats(w->q)->dropped_lines - dropped;
+	if (lines)
+		pf_log(PF_LOG_INFO, w->kv, "took over %llu points held by the previous configuration of this output%s",
+		       (unsigned long long)lines, dropped ? " (some dropped: the new buffer_limit is smaller)" : "");
+	pump(w);
+	return 0;
+}
+
+void pf_writer_set_output(pf_writer *w, const pf_output *o)
+{
+	w->o = o;
+}
+
 const pf_writer_stats *pf_writer_get_stats(pf_writer *w)
 {
 	w->st.queue_bytes = pf_queue_get_stats(w->q)->bytes;

@@ -66,6 +66,16 @@ int pf_writer_write(pf_writer *w, const char *lp, size_t n);
 /* Sends the open batch now instead of at its flush interval. */
 void pf_writer_flush(pf_writer *w);
 
+/* A reload that changed this output: w (new, nothing written to it yet)
+ * takes every point old holds that is not in flight, in order, and sends
+ * it; old keeps its writes in flight (close it next: its flush then only
+ * waits for those). Returns 0, or -EBUSY when w already holds points. */
+int pf_writer_adopt(pf_writer *w, pf_writer *old);
+
+/* A reload that did not change this output: the writer borrows o (equal
+ * in every setting to the one it had) from now on. */
+void pf_writer_set_output(pf_writer *w, const pf_output *o);
+
 /* Flushes within shutdown_ms, then frees w and calls done(ud) (from the
  * loop, never before returning; done may be NULL). */
 void pf_writer_close(pf_writer *w, void (*done)(void *ud), void *ud);
