@@ -122,10 +122,10 @@ def flags_and_words(rest):
     return flags, words
 
 
-def check_dockerfile():
+def check_dockerfile(path=DOCKERFILE):
     """Returns what the later steps need: DESTDIR, the COPYs of the runtime
     stage, entrypoint, cmd, user, exposed ports."""
-    st = stages(parse_dockerfile(DOCKERFILE))
+    st = stages(parse_dockerfile(path))
     if not check(len(st) == 2, "Dockerfile: expected 2 stages (builder, runtime), found %d" % len(st)):
         sys.exit("\n".join("FAIL: " + f for f in failures))
     builder, runtime = st
@@ -291,9 +291,9 @@ def dep_closure(pkgs):
     return seen
 
 
-def check_libraries(binary):
+def check_libraries(binary, runtime=None):
     rc, out = sh("runtime-deps")
-    runtime = out.split()
+    runtime = runtime if runtime is not None else out.split()
     check(rc == 0 and runtime, "build.sh runtime-deps printed nothing")
     named = set(runtime) | {"libc6"}    # libc6: in the base image
     closure = dep_closure(named)
@@ -440,12 +440,52 @@ exec setpriv --reuid=$PF_UID --regid=$PF_UID --clear-groups --no-new-privs --bou
     return "ran"
 
 
+# Broken copies of the Dockerfile, each of which must be reported.
+DOCKERFILE_MUTATIONS = [
+    ("apt-get in the builder", "RUN sh /src/docker/build.sh deps\n",
+     "RUN sh /src/docker/build.sh deps\nRUN apt-get update\n", r"builder RUN 'apt-get update'"),
+    ("build before the source", "COPY . /src\nRUN sh /src/docker/build.sh build /out\n",
+     "RUN sh /src/docker/build.sh build /out\nCOPY . /src\n", r"before the source tree"),
+    ("root user", "USER 65532:65532", "USER root", r"USER 'root'"),
+    ("no state volume", 'VOLUME ["/var/lib/promflux"]', 'VOLUME ["/data"]', r"is not a VOLUME"),
+    ("a HEALTHCHECK", "ENTRYPOINT", "HEALTHCHECK CMD curl -f http://127.0.0.1:9465/healthz\nENTRYPOINT",
+     r"HEALTHCHECK"),
+    ("another base", "ARG BASE=debian:bookworm-slim", "ARG BASE=debian:bookworm", r"FROM debian:bookworm,"),
+    ("CMD config never COPYed", '"/etc/promflux/promflux.ini"]', '"/etc/promflux/other.ini"]', r"CMD"),
+]
+
+
+def check_mutations():
+    global failures
+    with open(DOCKERFILE, encoding="utf-8") as f:
+        text = f.read()
+    saved = failures
+    for what, old, new, pattern in DOCKERFILE_MUTATIONS:
+        if old not in text:
+            saved.append("Dockerfile mutation %r does not apply: update the test" % what)
+            continue
+        with tempfile.NamedTemporaryFile("w", suffix=".Dockerfile", delete=False) as f:
+            f.write(text.replace(old, new, 1))
+        failures = []
+        try:
+            check_dockerfile(f.name)
+        except SystemExit:
+            pass
+        finally:
+            os.unlink(f.name)
+        got, failures = failures, saved
+        if not any(re.search(pattern, g) for g in got):
+            failures.append("a broken Dockerfile (%s) is not reported (%r expected, got %r)" % (what, pattern, got))
+    return len(DOCKERFILE_MUTATIONS)
+
+
 # -------------------------------------------------------------- main --
 
 def main():
     t0 = time.monotonic()
     info = check_dockerfile()
     nfiles = check_ignore(info["copies"])
+    print("broken Dockerfiles reported: %d checked" % check_mutations())
     print("Dockerfile: 2 stages on %s, builder RUNs are build.sh deps/build %s; %d tracked files in the context"
           % (BASE, info["destdir"], nfiles))
 
@@ -504,6 +544,13 @@ def main():
               "EXPOSE %r vs the default config's listen %r" % (info["expose"], m and m.group(1)))
 
         runtime, owners, needed = check_libraries(binary)
+        # The library check can fail: without libuv1 in the list it must.
+        global failures
+        saved, failures = failures, []
+        check_libraries(binary, [p for p in runtime if p != "libuv1"])
+        got, failures = failures, saved
+        check(any("libuv.so.1" in g and "libuv1" in g for g in got),
+              "the library check misses libuv.so.1 when libuv1 is not installed: %r" % got)
         print("libraries: %d loaded (%d linked directly), from %d packages, all within %s + libc6"
               % (len(owners), len(needed), len(set(owners.values())), " ".join(runtime)))
 
