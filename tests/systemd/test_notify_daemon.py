@@ -11,7 +11,8 @@ output. Asserted, in order:
   - WATCHDOG=1 at about half the period: at least 2 a second, never a gap
     of a whole period;
   - SIGHUP: RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC now), then
-    READY=1;
+    READY=1; the same with an invalid configuration, after which the old
+    one keeps scraping;
   - SIGTERM: STOPPING=1, then exit status 0.
 """
 import functools
@@ -125,7 +126,7 @@ def main():
     t0 = time.monotonic()
     p = subprocess.Popen([PROMFLUX, "-c", conf], env=env, stdout=out, stderr=err)
     try:
-        run(p, notes, out, t0)
+        run(p, notes, out, t0, conf)
     finally:
         if p.poll() is None:
             p.kill()
@@ -145,7 +146,7 @@ def main():
     return 0
 
 
-def run(p, notes, out, t0):
+def run(p, notes, out, t0, conf):
     # ---- start ----
     i = notes.wait_for(lambda kv: kv.get("READY") == "1", 0, 15)
     if not check(i is not None, "READY=1 after start"):
@@ -194,6 +195,21 @@ def run(p, notes, out, t0):
         rd = notes.wait_for(lambda kv: kv.get("READY") == "1", r + 1, 10)
         check(rd is not None, "READY=1 after RELOADING=1")
     check(p.poll() is None, "still running after the reload")
+
+    # ---- a reload with an invalid configuration: reported, old one kept ----
+    with open(conf, "w") as f:
+        f.write("[job \"broken\"\nurl = \n")
+    with notes.cond:
+        start = len(notes.msgs)
+    p.send_signal(signal.SIGHUP)
+    r = notes.wait_for(lambda kv: kv.get("RELOADING") == "1", start, 10)
+    if check(r is not None, "RELOADING=1 after SIGHUP with an invalid configuration"):
+        rd = notes.wait_for(lambda kv: kv.get("READY") == "1", r + 1, 10)
+        check(rd is not None, "READY=1 after a failed reload (the old configuration runs on)")
+    size = os.path.getsize(out.name)
+    time.sleep(2.5)  # interval 1s: the old job keeps scraping
+    check(p.poll() is None and os.path.getsize(out.name) > size,
+          "still running and scraping after the failed reload")
 
     # ---- stop ----
     with notes.cond:
