@@ -7,6 +7,8 @@
  */
 #include "procstat.h"
 
+#include "promtext.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -195,5 +197,43 @@ bad:
 	rc = -EPROTO;
 fail:
 	memset(ps, 0, sizeof *ps);
+	return rc;
+}
+
+int pf_procstat_write(pf_buf *b, const pf_procstat *ps)
+{
+	size_t len0 = b->len;
+	int rc = 0;
+
+	rc = rc ? rc : pf_prom_family(b, "process_cpu_seconds_total", PF_PROM_COUNTER,
+				      "Total user and system CPU time spent in seconds.");
+	rc = rc ? rc : pf_prom_sample(b, "process_cpu_seconds_total", NULL, NULL, 0,
+				      ps->cpu_user_s + ps->cpu_system_s);
+	rc = rc ? rc : pf_prom_family(b, "process_open_fds", PF_PROM_GAUGE,
+				      "Number of open file descriptors.");
+	rc = rc ? rc : pf_prom_sample_u64(b, "process_open_fds", NULL, NULL, 0, ps->open_fds);
+	rc = rc ? rc : pf_prom_family(b, "process_max_fds", PF_PROM_GAUGE,
+				      "Maximum number of open file descriptors.");
+	rc = rc ? rc : pf_prom_sample_u64(b, "process_max_fds", NULL, NULL, 0, ps->max_fds);
+	rc = rc ? rc : pf_prom_family(b, "process_virtual_memory_bytes", PF_PROM_GAUGE,
+				      "Virtual memory size in bytes.");
+	rc = rc ? rc : pf_prom_sample_u64(b, "process_virtual_memory_bytes", NULL, NULL, 0,
+					  ps->virtual_bytes);
+	rc = rc ? rc : pf_prom_family(b, "process_resident_memory_bytes", PF_PROM_GAUGE,
+				      "Resident memory size in bytes.");
+	rc = rc ? rc : pf_prom_sample_u64(b, "process_resident_memory_bytes", NULL, NULL, 0,
+					  ps->resident_bytes);
+	rc = rc ? rc : pf_prom_family(b, "process_start_time_seconds", PF_PROM_GAUGE,
+				      "Start time of the process since unix epoch in seconds.");
+	rc = rc ? rc : pf_prom_sample(b, "process_start_time_seconds", NULL, NULL, 0,
+				      ps->start_time_s);
+	rc = rc ? rc : pf_prom_family(b, "process_threads", PF_PROM_GAUGE,
+				      "Number of OS threads in the process.");
+	rc = rc ? rc : pf_prom_sample_u64(b, "process_threads", NULL, NULL, 0, ps->threads);
+	if (rc < 0) {
+		b->len = len0;
+		if (b->data)
+			b->data[len0] = '\0';
+	}
 	return rc;
 }

@@ -37,4 +37,10 @@ typedef struct pf_procstat {
  * -EPROTO when a file does not read as expected); *ps is then zeroed. */
 int pf_procstat_read(pf_procstat *ps);
 
+/* Writes the families above (names, types and HELP texts as Prometheus'
+ * client libraries write them; process_threads as the Rust client does)
+ * to b in the text format. Returns 0, -E2BIG or -ENOMEM (b as it was). */
+struct pf_buf;
+int pf_procstat_write(struct pf_buf *b, const pf_procstat *ps);
+
 #endif

@@ -4,6 +4,7 @@
  * starts, CPU it burns, memory it touches, when it started.
  */
 #include "procstat.h"
+#include "promtext.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,9 @@ static int failures;
 	} while (0)
 
 static volatile int thread_stop;
+/* Where the big block is kept, so that the compiler cannot drop the
+ * malloc/memset/free (clang does when nothing reads the block). */
+static char *volatile sink;
 
 static void idle_thread(void *arg)
 {
@@ -85,6 +89,7 @@ int main(void)
 	/* Touching 64 MiB raises the resident size by most of it. */
 	size_t big = 64u << 20;
 	char *m = malloc(big);
+	sink = m;
 	CHECK(m != NULL);
 	if (m) {
 		memset(m, 1, big);
@@ -110,6 +115,43 @@ int main(void)
 	CHECK(cpu(&b) >= cpu(&a) + 0.2);
 	/* The start time does not move. */
 	CHECK(b.start_time_s == a.start_time_s);
+
+	/* The text form: every family once, values as read. */
+	pf_procstat w = { .cpu_user_s = 1.25, .cpu_system_s = 0.5, .resident_bytes = 4096,
+			  .virtual_bytes = 8192, .open_fds = 7, .max_fds = 1024,
+			  .start_time_s = 1700000000.5, .threads = 3 };
+	pf_buf t;
+	pf_buf_init(&t, 1 << 16);
+	CHECK(pf_procstat_write(&t, &w) == 0);
+	CHECK(t.len > 0 && strcmp(t.data,
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		"# TYPE process_cpu_seconds_total counter\n"
+		"process_cpu_seconds_total 1.75\n"
+		"# HELP process_open_fds Number of open file descriptors.\n"
+		"# TYPE process_open_fds gauge\n"
+		"process_open_fds 7\n"
+		"# HELP process_max_fds Maximum number of open file descriptors.\n"
+		"# TYPE process_max_fds gauge\n"
+		"process_max_fds 1024\n"
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		"# TYPE process_virtual_memory_bytes gauge\n"
+		"process_virtual_memory_bytes 8192\n"
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		"# TYPE process_resident_memory_bytes gauge\n"
+		"process_resident_memory_bytes 4096\n"
+		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+		"# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds 1.7000000005e+09\n" /* as Go writes it */
+		"# HELP process_threads Number of OS threads in the process.\n"
+		"# TYPE process_threads gauge\n"
+		"process_threads 3\n") == 0);
+	/* Too small a buffer: nothing written. */
+	pf_buf s;
+	pf_buf_init(&s, 300);
+	CHECK(pf_procstat_write(&s, &w) == -E2BIG);
+	CHECK(s.len == 0);
+	pf_buf_free(&s);
+	pf_buf_free(&t);
 
 	if (failures) {
 		fprintf(stderr, "%d failure(s)\n", failures);
