@@ -191,6 +191,22 @@ static size_t scan_name(const char *s, size_t n, size_t i, const unsigned char *
 	return i;
 }
 
+/* Index after the metric name at s[i], or i if there is none. Most names
+ * start with the current family's name (a TYPE line after its HELP, the
+ * family's samples): when the family name is a plain one, that prefix is
+ * compared in one go and only the rest is scanned byte by byte. */
+static size_t scan_metric_name(const pf_parser *p, const char *s, size_t n, size_t i)
+{
+	size_t f = p->fam.len;
+	if (p->fam_plain && f > 0 && n - i >= f && memcmp(s + i, p->fam.data, f) == 0) {
+		i += f;
+		while (i < n && name_rest[(unsigned char)s[i]])
+			i++;
+		return i;
+	}
+	return scan_name(s, n, i, name_first, name_rest);
+}
+
 size_t pf_scan_label_name(const char *s, size_t n, size_t i)
 {
 	return scan_name(s, n, i, lname_first, lname_rest);
@@ -364,14 +380,17 @@ static void family_close(pf_parser *p, unsigned long line)
 	p->fam_open = 0;
 }
 
-/* Starts the family name[0..n), untyped until a TYPE line says otherwise.
- * Returns 0 or -1 (out of memory). */
-static int family_open(pf_parser *p, const char *name, size_t n)
+/* Starts the family name[0..n), untyped until a TYPE line says otherwise;
+ * plain: the name was not quoted (see scan_metric_name). Returns 0 or -1
+ * (out of memory). */
+static int family_open(pf_parser *p, const char *name, size_t n, int plain)
 {
 	pf_buf_reset(&p->fam);
 	pf_buf_reset(&p->unit);
+	p->fam_plain = 0;
 	if (pf_buf_append(&p->fam, name, n) != 0)
 		return -1;
+	p->fam_plain = plain;
 	p->fam_open = 1;
 	p->type = PF_MT_UNTYPED;
 	p->fam_has_samples = 0;
@@ -394,7 +413,7 @@ static uint64_t typed_key(const char *name, size_t n, enum pf_mtype t)
  * Telegraf merge). Opens that family with its type and returns the sample's
  * suffix, or -1 when no TYPE line names it.
  */
-static int family_resume(pf_parser *p, pf_str name)
+static int family_resume(pf_parser *p, pf_str name, int plain)
 {
 	static const struct { const char *sfx; enum pf_suffix s; enum pf_mtype t; } cand[] = {
 		{ "", PF_SFX_NONE, PF_MT_COUNTER }, { "", PF_SFX_NONE, PF_MT_GAUGE },
@@ -411,7 +430,7 @@ static int family_resume(pf_parser *p, pf_str name)
 			continue;
 		if (!pf_hset_has(&p->typed, typed_key(name.p, name.n - sl, cand[i].t)))
 			continue;
-		if (family_open(p, name.p, name.n - sl) != 0)
+		if (family_open(p, name.p, name.n - sl, plain) != 0)
 			return -1;
 		p->type = cand[i].t;
 		return (int)cand[i].s;
@@ -460,7 +479,7 @@ static size_t read_metric_name(pf_parser *p, const char *s, size_t n, size_t i, 
 			return 0;
 		return j;
 	}
-	size_t j = scan_name(s, n, i, name_first, name_rest);
+	size_t j = scan_metric_name(p, s, n, i);
 	if (j == i)
 		return 0;
 	name->p = s + i;
@@ -532,6 +551,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		return;
 	}
 	pf_str name;
+	int plain = i < n && s[i] != '"';
 	size_t j = read_metric_name(p, s, n, i, &name);
 	if (j == 0) {
 		pf_parser_report(p, ln, (unsigned long)i + 1, "expected metric name after %s", kw);
@@ -570,7 +590,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		}
 		if (!same) {
 			family_close(p, ln);
-			if (family_open(p, name.p, name.n) != 0) {
+			if (family_open(p, name.p, name.n, plain) != 0) {
 				pf_parser_report(p, ln, 0, "out of memory");
 				p->scratch.len = sc;
 				return;
@@ -587,7 +607,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		/* 0.0.4: TYPE (or a HELP for another name) starts a family. */
 		if (!same) {
 			family_close(p, ln);
-			if (family_open(p, name.p, name.n) != 0) {
+			if (family_open(p, name.p, name.n, plain) != 0) {
 				pf_parser_report(p, ln, 0, "out of memory");
 				p->scratch.len = sc;
 				return;
@@ -662,7 +682,8 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	}
 	/* Metric name, plain before the braces or quoted inside them. */
 	pf_str name = { NULL, 0 };
-	size_t j = scan_name(s, n, 0, name_first, name_rest);
+	size_t j = scan_metric_name(p, s, n, 0);
+	int plain = j > 0;
 	if (j > 0) {
 		name.p = s;
 		name.n = j;
@@ -875,10 +896,10 @@ done:
 	if (sfx < 0) {
 		family_close(p, ln);
 		if (!om)
-			sfx = family_resume(p, name);
+			sfx = family_resume(p, name, plain);
 	}
 	if (sfx < 0) {
-		if (family_open(p, name.p, name.n) != 0) {
+		if (family_open(p, name.p, name.n, plain) != 0) {
 			pf_parser_report(p, ln, 0, "out of memory");
 			return;
 		}

@@ -55,6 +55,7 @@ struct pf_parser {
 
 	/* The current family. */
 	pf_buf fam;      /* its name */
+	int fam_plain;   /* fam is an unquoted name: a prefix hint for scan_metric_name() */
 	pf_buf unit;
 	enum pf_mtype type;
 	int fam_open;
