@@ -828,7 +828,8 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 		return;
 	}
 	double value;
-	if (pf_parse_float(s + v0, i - v0, &value) != 0) {
+	int value_lp;
+	if (pf_parse_float_lp(s + v0, i - v0, &value, &value_lp) != 0) {
 		int cr = i > v0 && s[i - 1] == '\r';
 		pf_parser_report(p, ln, v0 + 1, "invalid value '%s': expected a float%s", quote(s + v0, i - v0).s, cr ? " (the line ends in CR: CRLF line endings are not allowed)" : "");
 		return;
@@ -836,6 +837,7 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	sm.value_text.p = s + v0;
 	sm.value_text.n = i - v0;
 	sm.value = value;
+	sm.value_text_lp = (unsigned char)value_lp;
 	sm.has_ts = 0;
 	sm.ts_ns = 0;
 	int has_exemplar = 0;

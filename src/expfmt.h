@@ -76,6 +76,10 @@ typedef struct pf_sample {
 	size_t nlabels;
 	double value;
 	pf_str value_text;     /* the value exactly as written */
+	/* 1 when the parser found value_text to be a float that line protocol
+	 * takes as written (pf_lp_float_text_ok() says so too), 0 when not or
+	 * not known: the encoder then checks for itself. */
+	unsigned char value_text_lp;
 	int has_ts;
 	int64_t ts_ns;         /* Unix time in ns, when has_ts */
 	unsigned long line;    /* 1-based line number of the sample */

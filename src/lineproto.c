@@ -699,7 +699,7 @@ static size_t value_len(const pf_field *f, int exact)
 	case PF_FIELD_FLOAT:
 		if (!exact)
 			return f->text.n > FLOAT_G_MAX ? f->text.n : FLOAT_G_MAX;
-		if (f->text.n && pf_lp_float_text_ok(f->text))
+		if (f->text.n && (f->text_ok || pf_lp_float_text_ok(f->text)))
 			return f->text.n;
 		return pf_fmt_float_g(tmp, f->v.f);
 	case PF_FIELD_INT:
@@ -906,7 +906,7 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		*d++ = '=';
 		switch (f->kind) {
 		case PF_FIELD_FLOAT:
-			if (f->text.n && pf_lp_float_text_ok(f->text)) {
+			if (f->text.n && (f->text_ok || pf_lp_float_text_ok(f->text))) {
 				copy_short(d, f->text.p, f->text.n);
 				d += f->text.n;
 			} else {

@@ -58,6 +58,11 @@ typedef struct pf_field {
 	 * as is when it is a valid line-protocol float (it then reads back as v.f);
 	 * otherwise the shortest text that reads back as v.f is written. */
 	pf_str text;
+	/* 1 when text is known to be valid (pf_lp_float_text_ok() accepts it,
+	 * e.g. the parser checked it: pf_sample.value_text_lp), so the encoder
+	 * does not check it again; 0 (any initialiser that omits it) makes the
+	 * encoder check. */
+	unsigned char text_ok;
 } pf_field;
 
 typedef struct pf_point {

@@ -41,6 +41,21 @@ static int ieq(const char *s, size_t n, const char *lit)
  */
 int pf_parse_float(const char *s, size_t n, double *out)
 {
+	int lp;
+	return pf_parse_float_lp(s, n, out, &lp);
+}
+
+/*
+ * *lp: the syntax below is line protocol's float grammar (see
+ * pf_lp_float_text_ok) plus a leading '+', Inf and NaN. What the fast path
+ * below takes is finite and either zero or between 1e-22 and 2^53 * 1e22
+ * in magnitude, so it passes that function's range test too; what is left
+ * is its limits of 64 bytes and 5 exponent digits. Texts that go to strtod
+ * are rare and simply get *lp = 0.
+ */
+int pf_parse_float_lp(const char *s, size_t n, double *out, int *lp)
+{
+	*lp = 0;
 	if (n == 0)
 		return -1;
 	size_t i = 0;
@@ -68,7 +83,7 @@ int pf_parse_float(const char *s, size_t n, double *out)
 	 * path). Everything else (long mantissas, large exponents) goes to
 	 * strtod. This keeps strtod off the common "0.000123" and "1.5e-05".
 	 */
-	size_t digits = 0, sig = 0;
+	size_t digits = 0, sig = 0, ed = 0;
 	uint64_t mant = 0;
 	int exp10 = 0, exact = 1;
 	while (i < n && s[i] >= '0' && s[i] <= '9') {
@@ -102,7 +117,6 @@ int pf_parse_float(const char *s, size_t n, double *out)
 		int eneg = 0;
 		if (i < n && (s[i] == '+' || s[i] == '-'))
 			eneg = s[i++] == '-';
-		size_t ed = 0;
 		int e = 0;
 		while (i < n && s[i] >= '0' && s[i] <= '9') {
 			if (e < 10000)
@@ -124,6 +138,7 @@ int pf_parse_float(const char *s, size_t n, double *out)
 		double v = (double)mant;
 		v = exp10 < 0 ? v / pow10[-exp10] : v * pow10[exp10];
 		*out = neg ? -v : v;
+		*lp = s[0] != '+' && n <= 64 && ed <= 5;
 		return 0;
 	}
 	/* strtod needs a terminated string; the syntax is already checked. */

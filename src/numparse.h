@@ -25,4 +25,11 @@ int pf_parse_om_ts(const char *s, size_t n, int *has_ts, int64_t *ns);
  * Go's ParseInt). */
 int pf_parse_prom_ts(const char *s, size_t n, int *has_ts, int64_t *ns);
 
+/* pf_parse_float() that also tells whether s[0..n) is a float line
+ * protocol takes as written: *lp is set to 1 only when
+ * pf_lp_float_text_ok() would accept it (it may be 0 for some that it
+ * accepts). The parser hands this on, so the encoder need not read the
+ * text a second time. */
+int pf_parse_float_lp(const char *s, size_t n, double *out, int *lp);
+
 #endif

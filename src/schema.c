@@ -294,6 +294,15 @@ static void field_float(pf_field *f, pf_str key, double v, pf_str text)
 	f->kind = PF_FIELD_FLOAT;
 	f->v.f = v;
 	f->text = text;
+	f->text_ok = 0;
+}
+
+/* A field with a sample's value; what the parser learnt about its text
+ * spares the encoder a second look (pf_sample.value_text_lp). */
+static void field_sample(pf_field *f, pf_str key, const pf_sample *s)
+{
+	field_float(f, key, s->value, s->value_text);
+	f->text_ok = s->value_text_lp;
 }
 
 /* Builds "<a><b>" in kbuf, with spaces in b turned into '_' when
@@ -333,7 +342,7 @@ static int map_influxdb(pf_mapper *m, const pf_sample *s)
 	int has_ts = sample_ts(m, s, &ts);
 	size_t n = labels_to_tags(s, (pf_str){ NULL, 0 }, m->tags);
 	add_extra(m, m->tags, &n, (pf_str){ NULL, 0 });
-	field_float(&m->fields[0], PF_STR_LIT("value"), s->value, s->value_text);
+	field_sample(&m->fields[0], PF_STR_LIT("value"), s);
 	return emit(m, s->name, n, 1, has_ts, ts);
 }
 
@@ -376,13 +385,13 @@ static int map_simple(pf_mapper *m, const pf_sample *s, enum pf_mtype type,
 		f->text = (pf_str){ NULL, 0 };
 		break;
 	case PF_MT_COUNTER:
-		field_float(f, v1 ? PF_STR_LIT("counter") : name, s->value, s->value_text);
+		field_sample(f, v1 ? PF_STR_LIT("counter") : name, s);
 		break;
 	case PF_MT_GAUGE:
-		field_float(f, v1 ? PF_STR_LIT("gauge") : name, s->value, s->value_text);
+		field_sample(f, v1 ? PF_STR_LIT("gauge") : name, s);
 		break;
 	default:
-		field_float(f, v1 ? PF_STR_LIT("value") : name, s->value, s->value_text);
+		field_sample(f, v1 ? PF_STR_LIT("value") : name, s);
 		break;
 	}
 	pf_str meas = v1 ? name : is_om(m) ? PF_STR_LIT("openmetric") : PF_STR_LIT("prometheus");
