@@ -17,6 +17,7 @@
 struct pf_relabel {
 	pf_relabel_opts o;
 	char **keys;          /* our tag keys, owned */
+	pf_str *ourk;         /* the same as slices, compared with each label name */
 	/* The last name matched and whether it was kept. */
 	char *last;
 	size_t last_len, last_cap;
@@ -56,9 +57,14 @@ pf_relabel *pf_relabel_new(const pf_relabel_opts *o)
 		r->keys = calloc(o->nour_keys, sizeof(char *));
 		if (r->keys == NULL)
 			goto fail;
-		for (size_t i = 0; i < o->nour_keys; i++)
+		r->ourk = calloc(o->nour_keys, sizeof(pf_str));
+		if (r->ourk == NULL)
+			goto fail;
+		for (size_t i = 0; i < o->nour_keys; i++) {
 			if ((r->keys[i] = strdup(o->our_keys[i])) == NULL)
 				goto fail;
+			r->ourk[i] = pf_str_c(r->keys[i]);
+		}
 	}
 	r->o.our_keys = (const char *const *)r->keys;
 	return r;
@@ -124,7 +130,7 @@ static int name_kept(pf_relabel *r, const pf_sample *s)
 static int is_ours(const pf_relabel *r, pf_str name)
 {
 	for (size_t i = 0; i < r->o.nour_keys; i++)
-		if (pf_str_eqc(name, r->o.our_keys[i]))
+		if (pf_str_eq(name, r->ourk[i]))
 			return 1;
 	return 0;
 }
@@ -190,6 +196,7 @@ void pf_relabel_free(pf_relabel *r)
 	for (size_t i = 0; r->keys && i < r->o.nour_keys; i++)
 		free(r->keys[i]);
 	free(r->keys);
+	free(r->ourk);
 	free(r->last);
 	free(r->tmp);
 	free(r->labels);

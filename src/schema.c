@@ -203,13 +203,20 @@ static int sample_ts(const pf_mapper *m, const pf_sample *s, int64_t *ts)
 
 /* ---- tags ---- */
 
+/* pf_str_eq() for tag keys: keys of one length mostly differ in their
+ * first byte ("host", "mode"), which spares most memcmp() calls. */
+static inline int key_eq(pf_str a, pf_str b)
+{
+	return a.n == b.n && (a.n == 0 || (a.p[0] == b.p[0] && memcmp(a.p, b.p, a.n) == 0));
+}
+
 /* Appends key=value to t[*n], the last of equal keys winning (Telegraf
  * builds a map). Empty values are not tags: such a label neither shows up
  * nor hides an extra tag of its name. */
 static void tag_set(pf_tag *t, size_t *n, pf_str k, pf_str v, unsigned char raw)
 {
 	for (size_t i = 0; i < *n; i++) {
-		if (pf_str_eq(t[i].key, k)) {
+		if (key_eq(t[i].key, k)) {
 			t[i].value = v;
 			t[i].raw = raw && t[i].raw;
 			return;
@@ -242,19 +249,26 @@ static size_t labels_to_tags(const pf_sample *s, pf_str skip, pf_tag *t)
  * unit, which Telegraf sets last (it wins over a label named unit). */
 static void add_extra(const pf_mapper *m, pf_tag *t, size_t *n, pf_str unit)
 {
-	size_t nl = *n;
+	size_t nl = *n, nt = *n;
 	for (size_t i = 0; i < m->o.ntags; i++) {
-		pf_str k = m->xtags[i].key, v = m->xtags[i].value;
+		const pf_tag *x = &m->xtags[i];
 		size_t j;
-		if (v.n == 0)
+		if (x->value.n == 0)
 			continue;
-		for (j = 0; j < nl; j++)
-			if (pf_str_eq(t[j].key, k))
+		for (j = 0; j < nt; j++)
+			if (key_eq(t[j].key, x->key))
 				break;
 		if (j < nl)
-			continue;
-		tag_set(t, n, k, v, m->xtags[i].raw);
+			continue; /* a label has it */
+		if (j < nt) {
+			/* An earlier extra tag of that key: as tag_set(). */
+			t[j].value = x->value;
+			t[j].raw = x->raw && t[j].raw;
+		} else {
+			t[nt++] = *x;
+		}
 	}
+	*n = nt;
 	if (unit.n && is_telegraf(m) && is_om(m))
 		tag_set(t, n, PF_STR_LIT("unit"), unit, 0);
 }
