@@ -195,8 +195,11 @@ static PF_ALWAYS_INLINE uint64_t word_special(uint64_t w, unsigned mask)
 
 	if (mask & CT_S)
 		return t | HAS_LESS(w, 0x20) | HAS_BYTE(w, '"') | HAS_BYTE(w, '\\');
-	/* Names: controls and space (< 0x21), DEL, comma, and '=' in keys. */
-	t |= HAS_LESS(w, 0x21) | HAS_BYTE(w, 0x7f) | HAS_BYTE(w, ',');
+	/* Names: controls and space (< 0x21), DEL and above (w + 1 sets the
+	 * top bit of a 0x7f; a carry out of a 0xff only follows a byte that
+	 * already answers yes), comma, and '=' in keys. */
+	t = ((w + ONES) | w) & HIGHS;
+	t |= HAS_LESS(w, 0x21) | HAS_BYTE(w, ',');
 	if (mask & CT_K)
 		t |= HAS_BYTE(w, '=');
 	return t;
@@ -670,7 +673,10 @@ static void sort_tags(pf_tag *t, size_t n)
 		return;
 	}
 	for (i = 1; i < n; i++) {
-		pf_tag x = t[i];
+		pf_tag x;
+		if (key_cmp(t[i - 1].key, t[i].key) <= 0)
+			continue; /* in place already: no copy */
+		x = t[i];
 		for (j = i; j > 0 && key_cmp(t[j - 1].key, x.key) > 0; j--)
 			t[j] = t[j - 1];
 		t[j] = x;
