@@ -88,9 +88,8 @@ static int run_daemon(int argc, char **argv)
 		return 1;
 	}
 	pf_log_set_level(level != NULL ? lvl : cfg->log_level);
-	int rc = pf_daemon_run(cfg, once);
-	pf_config_free(cfg);
-	return rc;
+	pf_daemon_opts o = { .path = path, .once = once, .log_level_forced = level != NULL };
+	return pf_daemon_run(cfg, &o);
 }
 
 int main(int argc, char **argv)

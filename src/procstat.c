@@ -145,7 +145,7 @@ int pf_procstat_read(pf_procstat *ps)
 {
 	char buf[4096];
 	const char *p;
-	uint64_t f[25], btime;
+	uint64_t f[25], btime = 0;
 	long len, tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	struct rlimit rl;
 	int rc, i;

@@ -306,6 +306,14 @@ void pf_queue_requeue(pf_queue *q, pf_batch *b)
 	enforce_limit(q);
 }
 
+void pf_queue_hand_over(pf_queue *from, pf_queue *to, pf_batch *b)
+{
+	lent_back(from, b);
+	sync_total(from);
+	insert_waiting(to, b);
+	enforce_limit(to);
+}
+
 int pf_queue_split(pf_queue *q, pf_batch *b)
 {
 	if (b->lines < 2)

@@ -103,6 +103,10 @@ void pf_queue_done(pf_queue *q, pf_batch *b);
  * the order holds whatever order retries come back in. */
 void pf_queue_requeue(pf_queue *q, pf_batch *b);
 
+/* Hands a batch in flight of from to to (which took from's batches with
+ * pf_queue_take(), so order keys compare): it waits there at its place. */
+void pf_queue_hand_over(pf_queue *from, pf_queue *to, pf_batch *b);
+
 /* Hands back a batch in flight split in two halves by lines (the first
  * half ceil(lines/2)), both waiting at its place. Returns 0 (b is freed),
  * -EINVAL when b holds a single line, or -ENOMEM (b is still the caller's

@@ -47,6 +47,7 @@ struct target {
 	pf_ratelimit rl_parse;
 	slot *inflight;
 	target *succ;           /* the same target in the scraper that adopted this one */
+	pf_hist *hist;          /* its job's scrape durations */
 	pf_target_stats st;
 };
 
@@ -59,6 +60,7 @@ struct job_ctx {
 	const char **headers;   /* "Name: value" */
 	pf_secret bearer;       /* bearer_token or bearer_token_file, cached */
 	slot *pool;             /* free slots */
+	pf_hist hist;           /* scrape durations */
 };
 
 struct slot {
@@ -113,6 +115,8 @@ static int job_init(pf_scraper *s, job_ctx *j, const pf_job *job)
 	const pf_config *c = s->o.cfg;
 	j->job = job;
 	j->url_tag = -1;
+	static const double bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+	pf_hist_init(&j->hist, bounds, sizeof bounds / sizeof bounds[0]);
 	if (pf_secret_init(&j->bearer, job->bearer_token_file, job->bearer_token) != 0)
 		return -ENOMEM;
 	size_t max = c->ntags + 1 + job->ntags + 1;
@@ -190,6 +194,7 @@ pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
 			s->t[s->n].url = c->jobs[i].urls[k];
 			s->t[s->n].job = (uint32_t)i;
 			s->t[s->n].st.up = -1;
+			s->t[s->n].hist = &s->jobs[i].hist;
 			s->n++;
 		}
 	}
@@ -230,6 +235,11 @@ const pf_target_stats *pf_scraper_target_stats(const pf_scraper *s, size_t id)
 	return &s->t[id].st;
 }
 
+const pf_hist *pf_scraper_job_hist(const pf_scraper *s, size_t job)
+{
+	return &s->jobs[job].hist;
+}
+
 void pf_scraper_set_sinks(pf_scraper *s, pf_sink *const *sinks, size_t nsinks)
 {
 	s->o.sinks = sinks;
@@ -263,6 +273,10 @@ static uint64_t target_hash(const pf_scraper *s, const target *t)
 
 void pf_scraper_adopt(pf_scraper *s, pf_scraper *old)
 {
+	for (size_t i = 0; i < s->njobs; i++)
+		for (size_t k = 0; k < old->njobs; k++)
+			if (strcmp(s->jobs[i].job->name, old->jobs[k].job->name) == 0)
+				s->jobs[i].hist = old->jobs[k].hist;
 	if (old->n == 0 || s->n == 0)
 		return;
 	size_t cap = 1;
@@ -541,6 +555,7 @@ static void account(pf_scraper *s, slot *sl, double dur, uint64_t scraped, uint6
 	cur->st.last_duration_s = dur;
 	cur->st.last_samples = scraped;
 	cur->st.up = ok;
+	pf_hist_observe(cur->hist, dur);
 	s->st->scrapes++;
 	s->st->samples += kept;
 	if (!ok)

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "http.h"
 #include "lineproto.h"
+#include "promtext.h"
 #include "sink.h"
 
 typedef struct pf_scraper pf_scraper;
@@ -112,6 +113,10 @@ const pf_scraper_stats *pf_scraper_get_stats(const pf_scraper *s);
 
 /* Per-target counters of target id. */
 const pf_target_stats *pf_scraper_target_stats(const pf_scraper *s, size_t id);
+
+/* The scrape durations of the job of index job in the configuration
+ * (carried over a reload by job name). */
+const pf_hist *pf_scraper_job_hist(const pf_scraper *s, size_t job);
 
 /* Replaces the sinks every later scrape writes to (a reload). */
 void pf_scraper_set_sinks(pf_scraper *s, pf_sink *const *sinks, size_t nsinks);

@@ -69,6 +69,7 @@ struct pf_writer {
 	uint64_t shutdown_ms;
 	uint64_t dropped_logged; /* buffer-full drops already logged */
 	pf_ratelimit rl_reject, rl_fail, rl_drop, rl_secret;
+	pf_writer *pred, *succ; /* a reload's chain (pf_writer_adopt) */
 	pf_writer_stats st;
 	void (*done)(void *ud);
 	void *done_ud;
@@ -419,13 +420,26 @@ static void log_reject(pf_writer *w, const pf_batch *b, const pf_http_result *re
 	       sup ? " (more rejections suppressed)" : "");
 }
 
+/* A batch to send again goes back to the queue; or, when a reload gave
+ * this output a successor (this one is closing), to the successor's, so
+ * that a change of the output loses nothing it held in flight. */
+static void requeue(pf_writer *w, pf_batch *b)
+{
+	if (w->succ == NULL) {
+		pf_queue_requeue(w->q, b);
+		return;
+	}
+	pf_queue_hand_over(w->q, w->succ->q, b);
+	pump(w->succ);
+}
+
 static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 {
 	pf_batch *b = r->b;
 	const pf_output *o = w->o;
 	w->inflight--;
 	if (res->cancelled) { /* the stop's deadline: counted as undelivered */
-		pf_queue_requeue(w->q, b);
+		requeue(w, b);
 		return;
 	}
 	/* A transfer error after a status line (a reset mid-answer, a
@@ -465,12 +479,12 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 				pf_log(PF_LOG_WARN, w->kv, "%s for a batch of %zu lines (%zu bytes): sending it in "
 				       "two halves (a lower batch_bytes avoids this)", res->error, lines, r->body_len);
 		} else {
-			pf_queue_requeue(w->q, b);
+			requeue(w, b);
 			failed(w, 0);
 		}
 		break;
 	case PF_INFLUX_CREATE_DB:
-		pf_queue_requeue(w->q, b);
+		requeue(w, b);
 		w->st.retries++;
 		if (!w->created) {
 			create_db(w);
@@ -486,7 +500,7 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 			       o->database, v.msg[0] ? v.msg : res->error, b->lines, (unsigned long long)d);
 		break;
 	case PF_INFLUX_CONFIG:
-		pf_queue_requeue(w->q, b);
+		requeue(w, b);
 		w->st.retries++;
 		d = failed(w, retry_after_ms(res));
 		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
@@ -495,7 +509,7 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 			       b->lines, (unsigned long long)d);
 		break;
 	case PF_INFLUX_RETRY:
-		pf_queue_requeue(w->q, b);
+		requeue(w, b);
 		w->st.retries++;
 		d = failed(w, retry_after_ms(res));
 		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
@@ -510,6 +524,12 @@ static void on_done(void *ud, const pf_http_result *res)
 {
 	req *r = ud;
 	pf_writer *w = r->w;
+	if (!res->cancelled) {
+		/* Up: it answers, and not with a server error. */
+		w->st.reachable = res->curl_code == 0 && res->status > 0 && res->status < 500;
+		if (r->kind == R_WRITE)
+			pf_hist_observe(&w->st.write_seconds, res->total_s);
+	}
 	switch (r->kind) {
 	case R_WRITE:
 		write_done(w, r, res);
@@ -579,9 +599,13 @@ int pf_writer_adopt(pf_writer *w, pf_writer *old)
 	const pf_queue_stats *qs = pf_queue_get_stats(old->q);
 	uint64_t lines = qs->waiting_lines + qs->open_lines;
 	uint64_t dropped = pf_queue_get_stats(w->q)->dropped_lines;
+	if (w->pred != NULL || old->succ != NULL)
+		return -EBUSY;
 	int rc = pf_queue_take(w->q, old->q);
 	if (rc != 0)
 		return rc;
+	w->pred = old;
+	old->succ = w;
 	dropped = pf_queue_get_stats(w->q)->dropped_lines - dropped;
 	if (lines)
 		pf_log(PF_LOG_INFO, w->kv, "took over %llu points held by the previous configuration of this output%s",
@@ -599,6 +623,7 @@ const pf_writer_stats *pf_writer_get_stats(pf_writer *w)
 {
 	w->st.queue_bytes = pf_queue_get_stats(w->q)->bytes;
 	w->st.dropped_buffer_full = pf_queue_get_stats(w->q)->dropped_lines;
+	w->st.queue_batches = pf_queue_get_stats(w->q)->waiting_batches;
 	return &w->st;
 }
 
@@ -608,6 +633,10 @@ static void free_writer(pf_writer *w)
 {
 	void (*done)(void *) = w->done;
 	void *ud = w->done_ud;
+	if (w->pred != NULL)
+		w->pred->succ = w->succ;
+	if (w->succ != NULL)
+		w->succ->pred = w->pred;
 	pf_queue_free(w->q);
 	pf_gzip_free(w->gz);
 	pf_influx_urls_free(&w->urls);
@@ -708,6 +737,8 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 	}
 	w->loop = loop;
 	w->o = o;
+	static const double write_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+	pf_hist_init(&w->st.write_seconds, write_bounds, sizeof write_bounds / sizeof write_bounds[0]);
 	w->type_name = o->type == PF_OUTPUT_INFLUXDB_V1 ? "InfluxDB v1 API" : "InfluxDB v2 API";
 	w->shutdown_ms = opts && opts->shutdown_ms ? opts->shutdown_ms : 10000;
 	snprintf(w->kv, sizeof w->kv, "output=%s", o->name ? o->name : "influxdb");

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "promtext.h"
 
 typedef struct pf_writer pf_writer;
 
@@ -46,6 +47,9 @@ typedef struct pf_writer_stats {
 	uint64_t dropped_too_large; /* single lines a 413 still refused */
 	uint64_t undelivered_at_stop; /* points still held when shutdown_timeout passed */
 	uint64_t queue_bytes;       /* held now: queued + open + in flight */
+	uint64_t queue_batches;     /* sealed batches waiting now */
+	int reachable;              /* the last request got an answer below 500 */
+	pf_hist write_seconds;      /* write requests answered, by duration */
 	uint64_t databases_created;
 } pf_writer_stats;
 
@@ -69,7 +73,9 @@ void pf_writer_flush(pf_writer *w);
 /* A reload that changed this output: w (new, nothing written to it yet)
  * takes every point old holds that is not in flight, in order, and sends
  * it; old keeps its writes in flight (close it next: its flush then only
- * waits for those). Returns 0, or -EBUSY when w already holds points. */
+ * waits for those), and a write of old that fails from now on hands its
+ * batch to w instead of retrying it. Returns 0, or -EBUSY when w already
+ * holds points or either is already part of an adoption. */
 int pf_writer_adopt(pf_writer *w, pf_writer *old);
 
 /* A reload that did not change this output: the writer borrows o (equal
