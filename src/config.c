@@ -20,6 +20,7 @@
 
 #include "cfgval.h"
 #include "config_int.h"
+#include "httpd.h"
 
 #define DEFAULT_INTERVAL_MS 10000u
 #define DEFAULT_MAX_CONCURRENT 256u
@@ -89,6 +90,13 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 		c->listen = pf_cfg_strdup(ld, DEFAULT_LISTEN);
 	else if (strcmp(c->listen, "off") == 0)
 		c->listen[0] = '\0';
+	else if (c->listen) {
+		char why[256];
+		if (pf_httpd_check_listen(c->listen, why, sizeof why) != 0)
+			pf_cfg_errf(ld, at[GK_LISTEN], "listen",
+				    "%s; allowed: IPV4:PORT, [IPV6]:PORT, localhost:PORT, :PORT (every address) or off",
+				    why);
+	}
 	if (!c->hostname && !c->omit_hostname) {
 		char h[256];
 		if (gethostname(h, sizeof h) != 0 || !*h) {

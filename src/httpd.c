@@ -763,6 +763,13 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, int *an
 	return 0;
 }
 
+int pf_httpd_check_listen(const char *listen, char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	int any;
+	return parse_listen(listen, &ss, &any, err, errcap);
+}
+
 /* A listening socket on addr, or a negative errno. */
 static int listen_fd(const struct sockaddr_storage *ss)
 {

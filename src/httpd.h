@@ -96,6 +96,10 @@ typedef struct pf_httpd_stats {
 pf_httpd *pf_httpd_new(uv_loop_t *loop, const char *listen, const pf_httpd_opts *opts,
 		       pf_httpd_handler fn, void *ud, char *err, size_t errcap);
 
+/* Checks a listen value as pf_httpd_new() reads it, without binding.
+ * Returns 0, or -EINVAL with the reason in err. */
+int pf_httpd_check_listen(const char *listen, char *err, size_t errcap);
+
 /* The port listened on (the one chosen when 0 was asked). */
 int pf_httpd_port(const pf_httpd *h);
 

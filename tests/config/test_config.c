@@ -789,6 +789,23 @@ static void test_cross_errors(void)
 	    "5000ms is not shorter than the interval (5000ms)");
 	ERR("[global]\njitter = 3s\n" JOB "interval = 2s\n", 5, "interval",
 	    "2000ms is not longer than the global jitter (3000ms)");
+	/* listen: the own endpoint's address, or off */
+	ERR("[global]\nlisten = nowhere\n" JOB, 2, "listen", "expected host:port");
+	ERR("[global]\nlisten = ::1:9465\n" JOB, 2, "listen", "an IPv6 address goes in brackets");
+	ERR("[global]\nlisten = 127.0.0.1:70000\n" JOB, 2, "listen", "port must be a number 0-65535");
+	ERR("[global]\nlisten = example.com:9465\n" JOB, 2, "listen", "host names other than localhost");
+	ERR("[global]\nwatch_config = maybe\n" JOB, 2, "watch_config", "");
+	pf_config *c = OK("[global]\nlisten = off\nwatch_config = on\n" JOB);
+	if (c) {
+		CHECK_STR(c->listen, "");
+		CHECK_U(c->watch_config, 1);
+		pf_config_free(c);
+	}
+	c = OK("[global]\nlisten = [::1]:0\n" JOB);
+	if (c) {
+		CHECK_STR(c->listen, "[::1]:0");
+		pf_config_free(c);
+	}
 	JOB_ERR("username = u\npassword = p\npassword_file = pw\n", 5, "password_file",
 		"password and password_file are exclusive, set one");
 	JOB_ERR("password = p\n", 3, "password", "set without username, basic auth needs username too");
@@ -802,7 +819,7 @@ static void test_cross_errors(void)
 		"Authorization header while username is set");
 	JOB_ERR("header = Authorization : Bearer x\nbearer_token = t\n", 3, "header",
 		"Authorization header while a bearer token is set");
-	pf_config *c = OK(JOB "header = Authorization: Bearer x\n");
+	c = OK(JOB "header = Authorization: Bearer x\n");
 	pf_config_free(c);
 	ERR("[job \"j\"]\nurl = https://x/\ntls_cert = c.pem\n", 3, "tls_cert", "set without tls_key");
 	ERR("[job \"j\"]\nurl = https://x/\ntls_key = c.pem\n", 3, "tls_key", "set without tls_cert");
@@ -980,6 +997,8 @@ static void test_influx_outputs(void)
 	c = OK(JOB "[output \"v1\"]\ntype = influxdb_v1\nurl = http://h:8086\ndatabase = d\n");
 	if (c) {
 		CHECK_U(c->shutdown_timeout_ms, 10000);
+		CHECK_STR(c->listen, "127.0.0.1:9465");
+		CHECK_U(c->watch_config, 0);
 		CHECK_U(c->outputs[0].create_database, 1);
 		CHECK_U(c->outputs[0].gzip, 1);
 		CHECK_U(c->outputs[0].precision, PF_PREC_MS);
