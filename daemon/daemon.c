@@ -192,10 +192,12 @@ static void stop(daemon *d, const char *why)
 		return;
 	}
 	uint64_t grace = 0;
-	const pf_config *c = cur_cfg(d);
-	for (size_t i = 0; i < c->njobs; i++)
-		if (c->jobs[i].timeout_ms > grace)
-			grace = c->jobs[i].timeout_ms;
+	for (const gen *g = d->cur; g != NULL; g = g == d->cur ? d->retired : g->next) {
+		const pf_config *c = g->cr->cfg;
+		for (size_t i = 0; i < c->njobs; i++)
+			if (c->jobs[i].timeout_ms > grace)
+				grace = c->jobs[i].timeout_ms;
+	}
 	if (grace > STOP_GRACE_MAX_MS || grace == 0)
 		grace = STOP_GRACE_MAX_MS;
 	uv_timer_start(&d->stop_timer, grace_cb, grace, 0);
@@ -222,12 +224,11 @@ static void gen_closed(void *ud)
 }
 
 /* Frees g's scraper now and its scheduler from the loop. */
-static void gen_free(daemon *d, gen *g)
+static void gen_free(gen *g)
 {
 	pf_scraper_free(g->scraper);
 	g->scraper = NULL;
 	if (g->sched != NULL) {
-		add_sched_stats(&d->sched_base, pf_sched_get_stats(g->sched));
 		pf_sched_close(g->sched, gen_closed, g);
 	} else {
 		gen_closed(g);
@@ -243,7 +244,7 @@ static void reap_cb(uv_timer_t *h)
 		d->retired = g->next;
 		if (d->retired == NULL)
 			d->retired_tail = NULL;
-		gen_free(d, g);
+		gen_free(g);
 	}
 }
 
@@ -321,7 +322,7 @@ fail:
 	free(cr);
 	if (g != NULL) {
 		g->cr = NULL;
-		gen_free(d, g);
+		gen_free(g);
 	}
 	return NULL;
 }
@@ -373,11 +374,13 @@ static int same_name(const out *a, const pf_output *o)
 	return strcmp(a->o->name, o->name) == 0;
 }
 
-static int same_output(const out *a, const pf_output *o)
+/* Kept as it runs: the same settings, and the same [global]
+ * shutdown_timeout, which a writer takes at its start. */
+static int same_output(const daemon *d, const out *a, const pf_config *c, const pf_output *o)
 {
 	if (a->o == NULL || o == NULL)
 		return a->o == o;
-	return pf_output_equal(a->o, o);
+	return pf_output_equal(a->o, o) && cur_cfg(d)->shutdown_timeout_ms == c->shutdown_timeout_ms;
 }
 
 /* Closes a sink that may borrow cr's configuration while it flushes. */
@@ -435,7 +438,7 @@ static int outputs_open(daemon *d, const pf_config *c, out **res, size_t *n)
 			if (!same_name(&d->outs[j], po))
 				continue;
 			o[i].prev = (long)j;
-			if (same_output(&d->outs[j], po))
+			if (same_output(d, &d->outs[j], c, po))
 				o[i].keep = (long)j;
 		}
 		*n = i + 1;
@@ -556,12 +559,10 @@ static void reload(daemon *d, const char *why, int hup)
 	out *o = NULL;
 	pf_sink **sinks = NULL;
 	gen *g = NULL;
-	if (outputs_open(d, c, &o, &n) == 0 && (sinks = calloc(n, sizeof(pf_sink *))) != NULL) {
-		/* The scrapers take the array now and its content at commit. */
-		for (size_t i = 0; i < n; i++)
-			sinks[i] = o[i].keep >= 0 ? d->outs[o[i].keep].sink : o[i].sink;
+	/* The scraper takes the array now, its content at the commit below
+	 * (it starts no scrape before). */
+	if (outputs_open(d, c, &o, &n) == 0 && (sinks = calloc(n, sizeof(pf_sink *))) != NULL)
 		g = gen_new(d, c, sinks, n);
-	}
 	if (g == NULL) {
 		free(sinks);
 		reload_failed(d, c, o, n, "the new outputs or targets could not be set up (see above)");
@@ -570,9 +571,17 @@ static void reload(daemon *d, const char *why, int hup)
 	gen *old = d->cur;
 	pf_scraper_adopt(g->scraper, old->scraper);
 	outputs_commit(d, o, n, sinks, hup);
-	/* The old generation: no more ticks; its scrapes in flight end and
-	 * are written to the new outputs. */
+	/* The old generation: no more ticks (its counters are final); its
+	 * scrapes in flight end and are written to the new outputs, unless
+	 * their timestamps are of another precision. */
 	pf_sched_stop(old->sched);
+	add_sched_stats(&d->sched_base, pf_sched_get_stats(old->sched));
+	if (cfg_precision(c) != cfg_precision(old->cr->cfg) && running_total(d) > 0) {
+		pf_log(PF_LOG_WARN, NULL, "reload: the precision changed: cancelling %zu scrape%s of the previous "
+		       "configuration still running; their data is not written", running_total(d),
+		       running_total(d) == 1 ? "" : "s");
+		cancel_all(d);
+	}
 	if (d->retired_tail)
 		d->retired_tail->next = old;
 	else
@@ -698,10 +707,10 @@ static void teardown_cb(uv_timer_t *h)
 	while (d->retired != NULL) {
 		gen *g = d->retired;
 		d->retired = g->next;
-		gen_free(d, g);
+		gen_free(g);
 	}
 	if (d->cur != NULL)
-		gen_free(d, d->cur);
+		gen_free(d->cur);
 	d->cur = NULL;
 	if (d->http != NULL)
 		pf_http_close(d->http, NULL, NULL);

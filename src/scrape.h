@@ -125,8 +125,10 @@ void pf_scraper_set_sinks(pf_scraper *s, pf_sink *const *sinks, size_t nsinks);
  * job name and URL): their counters and failure state carry on, a scrape
  * of old still in flight is counted into s's target when it ends, and s
  * does not start that target until it has ended (the tick is skipped and
- * counted in skipped_prev): a target never has two scrapes in flight,
- * whatever the reloads. old's targets that s has not are forgotten; old
+ * counted in skipped_prev): a target never has two scrapes in flight
+ * across reloads (one exception: a target removed by a reload and added
+ * back by the next one while its scrape from before still runs is not
+ * known to be busy). old's targets that s has not are forgotten; old
  * keeps its scrapes in flight and must be freed after them, and after
  * every scraper older than itself that it adopted from. */
 void pf_scraper_adopt(pf_scraper *s, pf_scraper *old);

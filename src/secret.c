@@ -12,7 +12,8 @@
 int pf_secret_init(pf_secret *s, const char *path, const char *fixed)
 {
 	memset(s, 0, sizeof *s);
-	s->fixed = fixed;
+	if (fixed && (s->fixed = strdup(fixed)) == NULL)
+		return -ENOMEM;
 	if (path && (s->path = strdup(path)) == NULL)
 		return -ENOMEM;
 	return 0;
@@ -31,6 +32,7 @@ void pf_secret_wipe(char *v)
 void pf_secret_free(pf_secret *s)
 {
 	free(s->path);
+	pf_secret_wipe(s->fixed);
 	pf_secret_wipe(s->value);
 	memset(s, 0, sizeof *s);
 }

@@ -17,12 +17,12 @@
 
 typedef struct pf_secret {
 	char *path;     /* NULL: no file; pf_secret_get gives fixed */
-	const char *fixed;
+	char *fixed;    /* a copy: a reload may free the configuration first */
 	char *value;
 	struct stat st;
 } pf_secret;
 
-/* path (copied) or, when NULL, the fixed value (borrowed, may be NULL).
+/* path or, when NULL, the fixed value (both copied; fixed may be NULL).
  * Returns 0 or -ENOMEM. Reads nothing yet. */
 int pf_secret_init(pf_secret *s, const char *path, const char *fixed);
 

@@ -425,7 +425,9 @@ static void log_reject(pf_writer *w, const pf_batch *b, const pf_http_result *re
  * that a change of the output loses nothing it held in flight. */
 static void requeue(pf_writer *w, pf_batch *b)
 {
-	if (w->succ == NULL) {
+	if (w->succ == NULL || w->succ->stopping) {
+		/* (A successor that stops first would only count it as
+		 * undelivered; this one may still have time to retry it.) */
 		pf_queue_requeue(w->q, b);
 		return;
 	}
