@@ -26,6 +26,7 @@
 #define DEFAULT_MAX_CONCURRENT 256u
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 #define DEFAULT_LISTEN "127.0.0.1:9465"
+#define DEFAULT_STATE_DIR "/var/lib/promflux"
 
 /* ---- [global] ---- */
 
@@ -44,7 +45,7 @@ static const pf_cfg_enum log_levels = { "level", "crit, error, warn, info, debug
 
 enum {
 	GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL,
-	GK_SHUTDOWN_TIMEOUT, GK_LISTEN, GK_WATCH_CONFIG, GK_N
+	GK_SHUTDOWN_TIMEOUT, GK_LISTEN, GK_WATCH_CONFIG, GK_STATE_DIR, GK_N
 };
 static const pf_cfg_key gkeys[GK_N] = {
 	[GK_INTERVAL] = { "interval", PF_V_DUR, 0, F(interval_ms), 0, 0, 0, NULL },
@@ -58,6 +59,7 @@ static const pf_cfg_key gkeys[GK_N] = {
 	[GK_SHUTDOWN_TIMEOUT] = { "shutdown_timeout", PF_V_DUR, 0, F(shutdown_timeout_ms), 0, 0, 0, NULL },
 	[GK_LISTEN] = { "listen", PF_V_STR, 0, F(listen), 0, 0, 0, NULL },
 	[GK_WATCH_CONFIG] = { "watch_config", PF_V_BOOL, 0, F(watch_config), 0, 0, 0, NULL },
+	[GK_STATE_DIR] = { "state_directory", PF_V_STR, 0, F(state_directory), 0, 0, 0, NULL },
 };
 _Static_assert(GK_N <= PF_CFG_MAXKEYS, "pf_cfg_seen.at holds every key");
 
@@ -96,6 +98,26 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 			pf_cfg_errf(ld, at[GK_LISTEN], "listen",
 				    "%s; allowed: IPV4:PORT, [IPV6]:PORT, localhost:PORT, :PORT (every address) or off",
 				    why);
+	}
+	if (!at[GK_STATE_DIR]) {
+		/* systemd's StateDirectory= sets it (a colon-separated list
+		 * when there are several: the first is ours). */
+		const char *e = getenv("STATE_DIRECTORY");
+		if (e && *e) {
+			size_t n = strcspn(e, ":");
+			c->state_directory = malloc(n + 1);
+			if (c->state_directory) {
+				memcpy(c->state_directory, e, n);
+				c->state_directory[n] = '\0';
+			} else {
+				ld->oom = 1;
+			}
+		} else {
+			c->state_directory = pf_cfg_strdup(ld, DEFAULT_STATE_DIR);
+		}
+	} else if (c->state_directory[0] != '/') {
+		pf_cfg_errf(ld, at[GK_STATE_DIR], "state_directory", "%s is not an absolute path, allowed: /PATH",
+			    c->state_directory);
 	}
 	if (!c->hostname && !c->omit_hostname) {
 		char h[256];
@@ -408,6 +430,7 @@ void pf_config_free(pf_config *c)
 	free_kvs(c->tags, c->ntags);
 	free(c->hostname);
 	free(c->listen);
+	free(c->state_directory);
 	free(c->path);
 	free(c);
 }
@@ -433,5 +456,8 @@ int pf_output_equal(const pf_output *a, const pf_output *b)
 	       a->retry_max_backoff_ms == b->retry_max_backoff_ms && str_eq(a->tls_ca, b->tls_ca) &&
 	       str_eq(a->tls_cert, b->tls_cert) && str_eq(a->tls_key, b->tls_key) &&
 	       str_eq(a->tls_server_name, b->tls_server_name) &&
-	       a->tls_insecure_skip_verify == b->tls_insecure_skip_verify;
+	       a->tls_insecure_skip_verify == b->tls_insecure_skip_verify && a->spool == b->spool &&
+	       a->spool_limit == b->spool_limit && a->spool_fsync == b->spool_fsync &&
+	       a->spool_fsync_interval_ms == b->spool_fsync_interval_ms &&
+	       a->spool_replay_rate == b->spool_replay_rate;
 }

@@ -82,6 +82,13 @@ enum pf_consistency {
 	PF_CONSISTENCY_ALL,
 };
 
+/* When the spool's appends reach the disk (fsync). */
+enum pf_spool_fsync {
+	PF_SPOOL_SYNC_BATCH = 0,    /* after each batch */
+	PF_SPOOL_SYNC_INTERVAL,     /* every spool_fsync_interval */
+	PF_SPOOL_SYNC_OFF,          /* when the kernel writes back */
+};
+
 typedef struct pf_output {
 	char *name;                 /* from [output "NAME"] */
 	unsigned long line;
@@ -115,6 +122,13 @@ typedef struct pf_output {
 	char *tls_key;
 	char *tls_server_name;
 	int tls_insecure_skip_verify;
+	/* The disk spool (InfluxDB outputs): <state_directory>/spool/<name>/ */
+	int spool;                  /* default 1 */
+	uint64_t spool_limit;       /* bytes on disk, default 1GiB */
+	enum pf_spool_fsync spool_fsync; /* default batch */
+	uint64_t spool_fsync_interval_ms; /* for spool_fsync = interval; default 1s */
+	uint64_t spool_replay_rate; /* bytes of line protocol a second, default 8MiB; 0: no limit */
+	/* A new field must be compared in pf_output_equal() too. */
 } pf_output;
 
 typedef struct pf_config {
@@ -132,6 +146,8 @@ typedef struct pf_config {
 	char *listen;               /* own /metrics /healthz /ready: "host:port";
 				     * default 127.0.0.1:9465; "" when off */
 	int watch_config;           /* reload when the file changes; default 0 */
+	char *state_directory;      /* the spools; default $STATE_DIRECTORY, else
+				     * /var/lib/promflux */
 	pf_job *jobs;
 	size_t njobs;
 	pf_output *outputs;         /* none configured: one stdout output */

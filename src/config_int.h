@@ -28,6 +28,7 @@ enum pf_cfg_vtype {
 	PF_V_COUNT,    /* whole number (uint64_t) within [min, max] */
 	PF_V_UCOUNT,   /* same, stored as unsigned */
 	PF_V_SIZE,     /* size > 0 (uint64_t bytes) */
+	PF_V_SIZE0,    /* size >= 0 */
 	PF_V_BOOL,     /* int */
 	PF_V_STR,      /* non-empty string */
 	PF_V_HOSTNAME, /* non-empty, no blanks */
@@ -62,7 +63,7 @@ typedef struct pf_cfg_key {
 	const pf_cfg_enum *en;       /* PF_V_ENUM */
 } pf_cfg_key;
 
-#define PF_CFG_MAXKEYS 32
+#define PF_CFG_MAXKEYS 40
 
 #define PF_CFG_URL_ALLOWED \
 	"allowed: http://HOST[:PORT]/PATH, https://HOST[:PORT]/PATH, unix:///SOCKET?path=/PATH"

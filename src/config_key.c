@@ -278,10 +278,11 @@ int pf_cfg_set_value(pf_cfg_loader *ld, unsigned long line, const pf_cfg_key *kd
 			*FIELD(unsigned, base, kd) = (unsigned)u;
 		return 0;
 	case PF_V_SIZE:
-		if (pf_size_parse(v, &u) < 0 || u == 0) {
+	case PF_V_SIZE0:
+		if (pf_size_parse(v, &u) < 0 || (u == 0 && kd->type == PF_V_SIZE)) {
 			pf_cfg_errf(ld, line, key,
-				    "bad size \"%s\", allowed: a number above 0 with an optional unit B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)",
-				    v);
+				    "bad size \"%s\", allowed: a number%s with an optional unit B, KB, MB, GB (powers of 1000), KiB, MiB, GiB (powers of 1024)",
+				    v, kd->type == PF_V_SIZE ? " above 0" : "");
 			return -1;
 		}
 		*FIELD(uint64_t, base, kd) = u;

@@ -26,10 +26,14 @@
 #define DEFAULT_MAX_IN_FLIGHT 2u
 #define DEFAULT_BUFFER_LIMIT (64u * 1024u * 1024u)
 #define DEFAULT_MAX_BACKOFF_MS 30000u
+#define DEFAULT_SPOOL_LIMIT (1024ull * 1024u * 1024u)
+#define DEFAULT_SPOOL_FSYNC_MS 1000u
+#define DEFAULT_SPOOL_REPLAY_RATE (8u * 1024u * 1024u)
 
 static const char *const type_names[] = { "stdout", "file", "influxdb_v1", "influxdb_v2" };
 static const char *const precision_names[] = { "ns", "us", "ms", "s" };
 static const char *const consistency_names[] = { "none", "one", "any", "quorum", "all" };
+static const char *const fsync_names[] = { "batch", "interval", "off" };
 _Static_assert(PF_OUTPUT_FILE == 1 && PF_OUTPUT_INFLUXDB_V1 == 2 && PF_OUTPUT_INFLUXDB_V2 == 3 &&
 		       PF_PREC_US == 1 && PF_PREC_MS == 2 && PF_PREC_S == 3 && PF_CONSISTENCY_ALL == 4,
 	       "enum order");
@@ -37,6 +41,7 @@ _Static_assert(sizeof(enum pf_consistency) == sizeof(int), "PF_V_ENUM stores thr
 
 static const pf_cfg_enum types = { NULL, "stdout, file, influxdb_v1, influxdb_v2", type_names, 4, NULL };
 static const pf_cfg_enum precisions = { "precision", "ns, us, ms, s", precision_names, 4, NULL };
+static const pf_cfg_enum fsyncs = { "spool_fsync", "batch, interval, off", fsync_names, 3, NULL };
 static const pf_cfg_enum consistencies = { "consistency", "none, one, any, quorum, all", consistency_names, 5,
 					   NULL };
 
@@ -46,7 +51,8 @@ enum {
 	OK_TYPE, OK_PATH, OK_PRECISION, OK_URL, OK_DATABASE, OK_RP, OK_CONSISTENCY, OK_USERNAME, OK_PASSWORD,
 	OK_PASSWORD_FILE, OK_CREATE_DB, OK_ORG, OK_BUCKET, OK_TOKEN, OK_TOKEN_FILE, OK_TIMEOUT, OK_GZIP,
 	OK_GZIP_LEVEL, OK_BATCH_LINES, OK_BATCH_BYTES, OK_FLUSH, OK_MAX_IN_FLIGHT, OK_BUFFER_LIMIT,
-	OK_MAX_BACKOFF, OK_TLS_CA, OK_TLS_CERT, OK_TLS_KEY, OK_TLS_SERVER_NAME, OK_TLS_INSECURE, OK_N
+	OK_MAX_BACKOFF, OK_TLS_CA, OK_TLS_CERT, OK_TLS_KEY, OK_TLS_SERVER_NAME, OK_TLS_INSECURE, OK_SPOOL,
+	OK_SPOOL_LIMIT, OK_SPOOL_FSYNC, OK_SPOOL_FSYNC_INTERVAL, OK_SPOOL_REPLAY_RATE, OK_N
 };
 _Static_assert(OK_N <= PF_CFG_MAXKEYS, "pf_cfg_seen.at holds every key");
 
@@ -81,6 +87,12 @@ static const pf_cfg_key okeys[OK_N] = {
 	[OK_TLS_SERVER_NAME] = { "tls_server_name", PF_V_HOSTNAME, 0, F(tls_server_name), 0, 0, 0, NULL },
 	[OK_TLS_INSECURE] = { "tls_insecure_skip_verify", PF_V_BOOL, 0, F(tls_insecure_skip_verify), 0, 0, 0,
 			      NULL },
+	[OK_SPOOL] = { "spool", PF_V_BOOL, 0, F(spool), 0, 0, 0, NULL },
+	[OK_SPOOL_LIMIT] = { "spool_limit", PF_V_SIZE, 0, F(spool_limit), 0, 0, 0, NULL },
+	[OK_SPOOL_FSYNC] = { "spool_fsync", PF_V_ENUM, 0, F(spool_fsync), 0, 0, 0, &fsyncs },
+	[OK_SPOOL_FSYNC_INTERVAL] = { "spool_fsync_interval", PF_V_DUR, 0, F(spool_fsync_interval_ms), 0, 0, 0,
+				      NULL },
+	[OK_SPOOL_REPLAY_RATE] = { "spool_replay_rate", PF_V_SIZE0, 0, F(spool_replay_rate), 0, 0, 0, NULL },
 };
 
 /* Which types each key applies to. */
@@ -100,7 +112,8 @@ static const unsigned okey_types[OK_N] = {
 	[OK_BATCH_BYTES] = T_INFLUX, [OK_FLUSH] = T_INFLUX, [OK_MAX_IN_FLIGHT] = T_INFLUX,
 	[OK_BUFFER_LIMIT] = T_INFLUX, [OK_MAX_BACKOFF] = T_INFLUX, [OK_TLS_CA] = T_INFLUX,
 	[OK_TLS_CERT] = T_INFLUX, [OK_TLS_KEY] = T_INFLUX, [OK_TLS_SERVER_NAME] = T_INFLUX,
-	[OK_TLS_INSECURE] = T_INFLUX,
+	[OK_TLS_INSECURE] = T_INFLUX, [OK_SPOOL] = T_INFLUX, [OK_SPOOL_LIMIT] = T_INFLUX,
+	[OK_SPOOL_FSYNC] = T_INFLUX, [OK_SPOOL_FSYNC_INTERVAL] = T_INFLUX, [OK_SPOOL_REPLAY_RATE] = T_INFLUX,
 };
 
 static void output_defaults(pf_cfg_loader *ld, void *elem)
@@ -120,6 +133,11 @@ static void output_defaults(pf_cfg_loader *ld, void *elem)
 	o->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
 	o->buffer_limit = DEFAULT_BUFFER_LIMIT;
 	o->retry_max_backoff_ms = DEFAULT_MAX_BACKOFF_MS;
+	o->spool = 1;
+	o->spool_limit = DEFAULT_SPOOL_LIMIT;
+	o->spool_fsync = PF_SPOOL_SYNC_BATCH;
+	o->spool_fsync_interval_ms = DEFAULT_SPOOL_FSYNC_MS;
+	o->spool_replay_rate = DEFAULT_SPOOL_REPLAY_RATE;
 }
 
 /* A type not taken: the section's checks, which depend on the type, are
@@ -217,6 +235,21 @@ static void check_influx(pf_cfg_loader *ld, const pf_output *o, const unsigned l
 			pf_cfg_errf(ld, at[first], okeys[first].name,
 				    "TLS setting in an output without an https:// url, it would never be used");
 	}
+	if (at[OK_SPOOL_FSYNC_INTERVAL] && o->spool_fsync != PF_SPOOL_SYNC_INTERVAL)
+		pf_cfg_errf(ld, at[OK_SPOOL_FSYNC_INTERVAL], "spool_fsync_interval",
+			    "set while spool_fsync is not interval, it would never be used");
+	if (!o->spool) {
+		static const int sk[] = { OK_SPOOL_LIMIT, OK_SPOOL_FSYNC, OK_SPOOL_FSYNC_INTERVAL, OK_SPOOL_REPLAY_RATE };
+		for (size_t k = 0; k < sizeof sk / sizeof sk[0]; k++)
+			if (at[sk[k]])
+				pf_cfg_errf(ld, at[sk[k]], okeys[sk[k]].name,
+					    "set while spool = false, it would never be used");
+	}
+	if (o->spool && o->spool_limit < o->batch_bytes)
+		pf_cfg_errf(ld, at[OK_SPOOL_LIMIT] ? at[OK_SPOOL_LIMIT] : at[OK_BATCH_BYTES],
+			    at[OK_SPOOL_LIMIT] ? "spool_limit" : "batch_bytes",
+			    "spool_limit (%llu bytes) is below batch_bytes (%llu bytes), allowed: spool_limit >= batch_bytes",
+			    (unsigned long long)o->spool_limit, (unsigned long long)o->batch_bytes);
 	if (at[OK_GZIP_LEVEL] && !o->gzip)
 		pf_cfg_errf(ld, at[OK_GZIP_LEVEL], "gzip_level", "set while gzip = false, it would never be used");
 	if (o->buffer_limit < o->batch_bytes)

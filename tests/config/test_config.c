@@ -789,6 +789,27 @@ static void test_cross_errors(void)
 	    "5000ms is not shorter than the interval (5000ms)");
 	ERR("[global]\njitter = 3s\n" JOB "interval = 2s\n", 5, "interval",
 	    "2000ms is not longer than the global jitter (3000ms)");
+	/* the spool */
+#define V1 "[output \"v1\"]\ntype = influxdb_v1\nurl = http://h:8086\ndatabase = d\n"
+	ERR(JOB V1 "spool_fsync = sometimes\n", 7, "spool_fsync", "allowed: batch, interval, off");
+	ERR(JOB V1 "spool_fsync_interval = 2s\n", 7, "spool_fsync_interval", "spool_fsync is not interval");
+	ERR(JOB V1 "spool = off\nspool_limit = 1GiB\n", 8, "spool_limit", "set while spool = false");
+	ERR(JOB V1 "spool_limit = 1KiB\n", 7, "spool_limit", "is below batch_bytes");
+	ERR(JOB V1 "spool_replay_rate = fast\n", 7, "spool_replay_rate", "bad size");
+	ERR(JOB "[output \"f\"]\ntype = file\npath = x.lp\nspool = on\n", 6, "spool", "applies only to types influxdb_v1");
+	ERR("[global]\nstate_directory = var/lib\n" JOB, 2, "state_directory", "not an absolute path");
+	{
+		pf_config *s = OK(JOB V1 "spool_fsync = interval\nspool_fsync_interval = 250ms\nspool_replay_rate = 0\n"
+				  "[global]\nstate_directory = /srv/pf\n");
+		if (s) {
+			CHECK_U(s->outputs[0].spool_fsync, PF_SPOOL_SYNC_INTERVAL);
+			CHECK_U(s->outputs[0].spool_fsync_interval_ms, 250);
+			CHECK_U(s->outputs[0].spool_replay_rate, 0);
+			CHECK_STR(s->state_directory, "/srv/pf");
+			pf_config_free(s);
+		}
+	}
+#undef V1
 	/* listen: the own endpoint's address, or off */
 	ERR("[global]\nlisten = nowhere\n" JOB, 2, "listen", "expected host:port");
 	ERR("[global]\nlisten = ::1:9465\n" JOB, 2, "listen", "an IPv6 address goes in brackets");
@@ -998,6 +1019,11 @@ static void test_influx_outputs(void)
 	if (c) {
 		CHECK_U(c->shutdown_timeout_ms, 10000);
 		CHECK_STR(c->listen, "127.0.0.1:9465");
+		CHECK_U(c->outputs[0].spool, 1);
+		CHECK_U(c->outputs[0].spool_limit, 1024ull * 1024 * 1024);
+		CHECK_U(c->outputs[0].spool_fsync, PF_SPOOL_SYNC_BATCH);
+		CHECK_U(c->outputs[0].spool_fsync_interval_ms, 1000);
+		CHECK_U(c->outputs[0].spool_replay_rate, 8u * 1024 * 1024);
 		CHECK_U(c->watch_config, 0);
 		CHECK_U(c->outputs[0].create_database, 1);
 		CHECK_U(c->outputs[0].gzip, 1);
