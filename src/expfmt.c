@@ -288,6 +288,15 @@ size_t pf_read_quoted(pf_parser *p, const char *s, size_t n, size_t i, pf_str *o
 	return 0;
 }
 
+/* pf_buf_reserve(&p->scratch, n), whose room is nearly always there
+ * already: the call is made only when it is not. Returns 0 or -1. */
+static inline int scratch_room(pf_parser *p, size_t n)
+{
+	if (p->scratch.len + n + 1 <= p->scratch.cap)
+		return 0;
+	return pf_buf_reserve(&p->scratch, n) ? 0 : -1;
+}
+
 /* Appends a label to the current sample's set. Returns 0 or -1 (out of
  * memory). */
 static int push_label(pf_parser *p, pf_str name, pf_str value)
@@ -546,7 +555,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		i++;
 	}
 	size_t sc = p->scratch.len;
-	if (pf_buf_reserve(&p->scratch, n) == NULL) {
+	if (scratch_room(p, n) != 0) {
 		pf_parser_report(p, ln, 0, "out of memory");
 		return;
 	}
@@ -672,7 +681,7 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 
 	p->nlabels = 0;
 	p->scratch.len = 0;
-	if (pf_buf_reserve(&p->scratch, n + 1) == NULL) {
+	if (scratch_room(p, n + 1) != 0) {
 		pf_parser_report(p, ln, 0, "out of memory");
 		return;
 	}

@@ -1009,7 +1009,9 @@ int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
 		if (need > room)
 			return -E2BIG;
 	}
-	d0 = pf_buf_reserve(out, need);
+	/* pf_buf_reserve() only when the buffer lacks room (once it has
+	 * grown, it does not). */
+	d0 = out->len + need + 1 <= out->cap ? out->data + out->len : pf_buf_reserve(out, need);
 	if (d0 == NULL)
 		return -ENOMEM;
 	d = d0;
@@ -1021,7 +1023,8 @@ int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
 			st->points_dropped++;
 		return rc;
 	}
-	pf_buf_commit(out, (size_t)(d - d0));
+	out->len += (size_t)(d - d0); /* pf_buf_commit(), inline */
+	out->data[out->len] = '\0';
 	if (st) {
 		st->lines++;
 		st->fields_nonfinite += nbad;
