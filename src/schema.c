@@ -213,7 +213,7 @@ static inline int key_eq(pf_str a, pf_str b)
 /* Appends key=value to t[*n], the last of equal keys winning (Telegraf
  * builds a map). Empty values are not tags: such a label neither shows up
  * nor hides an extra tag of its name. */
-static void tag_set(pf_tag *t, size_t *n, pf_str k, pf_str v, unsigned char raw)
+static inline void tag_set(pf_tag *t, size_t *n, pf_str k, pf_str v, unsigned char raw)
 {
 	for (size_t i = 0; i < *n; i++) {
 		if (key_eq(t[i].key, k)) {
