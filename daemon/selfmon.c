@@ -81,6 +81,16 @@ static int render_daemon(const pf_selfmon_view *v, pf_buf *b)
 		    t->samples));
 	TRY(counter(b, "promflux_parse_errors_total", "Exposition lines the parser rejected, all targets.",
 		    t->parse_errors));
+	TRY(counter(b, "promflux_samples_scraped_total", "Samples parsed, all targets.", t->samples_scraped));
+	TRY(pf_prom_family(b, "promflux_samples_dropped_total", PF_PROM_COUNTER,
+			   "Samples parsed and not written, by reason: filtered (metric_include/exclude), invalid "
+			   "(cannot be encoded as line protocol; logged)."));
+	pf_prom_label fl = { "reason", "filtered" }, il = { "reason", "invalid" };
+	TRY(pf_prom_sample_u64(b, "promflux_samples_dropped_total", NULL, &fl, 1, t->samples_filtered));
+	TRY(pf_prom_sample_u64(b, "promflux_samples_dropped_total", NULL, &il, 1, t->samples_invalid));
+	TRY(counter(b, "promflux_fields_nonfinite_total",
+		    "NaN and infinite values left out of their points (line protocol has no spelling for them).",
+		    t->fields_nonfinite));
 	TRY(pf_prom_family(b, "promflux_scrape_ticks_skipped_total", PF_PROM_COUNTER,
 			   "Scrape ticks not started, by reason: busy (the previous scrape still ran), late "
 			   "(waited a whole interval for a slot), reload (the previous configuration's scrape "

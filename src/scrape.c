@@ -588,7 +588,13 @@ static void on_done(void *ud, const pf_http_result *r)
 	const pf_pipeline_stats ps = *pf_pipeline_get_stats(sl->pl);
 	uint64_t scraped = sl->started_body ? ps.parse.samples : 0;
 	uint64_t kept = sl->started_body ? ps.samples_kept : 0;
-	s->st->parse_errors += sl->started_body ? ps.parse.errors : 0;
+	if (sl->started_body) {
+		s->st->parse_errors += ps.parse.errors;
+		s->st->samples_scraped += scraped;
+		s->st->samples_filtered += scraped - kept;
+		s->st->samples_invalid += ps.encode_errors;
+		s->st->fields_nonfinite += ps.lp.fields_nonfinite;
+	}
 	int ok = !sl->failed;
 	if (!ok)
 		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */

@@ -47,6 +47,10 @@ typedef struct pf_scraper_stats {
 	uint64_t failed;       /* ended with up = 0 */
 	uint64_t parse_errors; /* lines rejected by the parser */
 	uint64_t samples;      /* written */
+	uint64_t samples_scraped;  /* parsed, before metric_include/exclude */
+	uint64_t samples_filtered; /* dropped by metric_include/exclude */
+	uint64_t samples_invalid;  /* not encodable (reported), not written */
+	uint64_t fields_nonfinite; /* NaN/Inf values left out of their point */
 	uint64_t skipped_prev; /* ticks skipped: the target's scrape of the
 				* previous configuration was still running */
 } pf_scraper_stats;

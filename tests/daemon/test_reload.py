@@ -131,6 +131,11 @@ def case_endpoint():
             check(mval(m, "promflux_output_up", output="f") == 1, "promflux_output_up{output=f} = 1")
             check(mval(m, "promflux_output_bytes_total", output="f") > 0, "bytes written to the file counted")
             check(any(k[0] == "promflux_build_info" for k in m), "promflux_build_info present")
+            scraped = mval(m, "promflux_samples_scraped_total")
+            check(scraped is not None and scraped >= 20 * ok,
+                  "promflux_samples_scraped_total counts the payload's 20 samples a scrape (%r, %r scrapes)"
+                  % (scraped, ok))
+            check(mval(m, "promflux_samples_dropped_total", reason="filtered") == 0, "nothing filtered")
             check(dm.stop() == 0, "exit 0")
 
 
