@@ -28,6 +28,14 @@ Paths (query parameters in brackets):
   /garbage[?bytes=&seed=]  pseudo-random bytes; x = x*1103515245+12345 (mod
                            2^32), byte = (x >> 16) & 255, x starts at seed
   /reset                   announces 100000 bytes, sends 1000, then RST
+  /trickle[?ms=&length=&chunked=1]
+                           slow loris: the headers (Content-Length length,
+                           default 100000, or chunked), then one byte of
+                           exposition text every ms (1000) until the client
+                           goes away (or length bytes were sent)
+  /endless[?ms=&lines=]    a chunked body that never ends: lines (100)
+                           exposition lines every ms (10), until the client
+                           goes away; nothing is kept in memory
   /auth-basic              401 unless Basic --user:--password
   /auth-bearer             401 unless Bearer --token
   /headers                 the request headers as exposition samples:
@@ -182,6 +190,8 @@ class Handler(BaseHTTPRequestHandler):
             "/big": self.r_big,
             "/garbage": self.r_garbage,
             "/reset": self.r_reset,
+            "/trickle": self.r_trickle,
+            "/endless": self.r_endless,
             "/auth-basic": self.r_auth_basic,
             "/auth-bearer": self.r_auth_bearer,
             "/headers": self.r_headers,
@@ -280,6 +290,44 @@ class Handler(BaseHTTPRequestHandler):
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         raw.close()
         self.close_connection = True
+
+    def r_trickle(self, q):
+        ms = int(q.get("ms", "1000"))
+        chunked = q.get("chunked") == "1"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", q.get("length", "100000"))
+        self.end_headers()
+        self.wfile.flush()
+        text = b"# slow loris: one byte at a time\ntrickle_total 1\n"
+        i = 0
+        self.close_connection = True
+        while chunked or i < int(q.get("length", "100000")):
+            b = text[i % len(text):i % len(text) + 1]
+            # A write to a closed connection raises (handled in handle()).
+            self.wfile.write(b"1\r\n" + b + b"\r\n" if chunked else b)
+            self.wfile.flush()
+            i += 1
+            time.sleep(ms / 1000.0)
+
+    def r_endless(self, q):
+        ms = int(q.get("ms", "10"))
+        n = int(q.get("lines", "100"))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        i = 0
+        while True:
+            part = b"".join(b'endless_total{i="%d"} %d\n' % (i + k, i + k) for k in range(n))
+            i += n
+            self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+            self.wfile.flush()
+            time.sleep(ms / 1000.0)
 
     def unauthorized(self, scheme):
         self.send(401, b"unauthorized\n", "text/plain",

@@ -33,6 +33,10 @@ write with lines; "check": a write of no lines, as a v2 start check;
                                         ({"Name": "value"}) optional
   {"status": 429, "retry_after": "2"}   adds Retry-After
   {"reset": true}                       reads half the body, then RST
+  {"hang": true}                        reads the body, then never answers:
+                                        the connection is held until the
+                                        client closes it (recorded at once,
+                                        "answer": "hang")
   {"delay_ms": N, ...}                  waits N ms before answering
   {"times": N, ...}                     this answer N times (-1: always)
 When the script is empty a write is accepted (204) and its lines counted.
@@ -167,6 +171,17 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
 
+    def hang(self):
+        # Whatever else the client sends is read and ignored; it is the one
+        # to give up (its timeout), and then recv sees the end.
+        self.close_connection = True
+        try:
+            self.connection.settimeout(None)
+            while self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
     def control_json(self):
         return json.loads(self.read_body().decode() or "null")
 
@@ -236,6 +251,10 @@ class Handler(BaseHTTPRequestHandler):
             rec["answer"] = "reset"
             self.save(rec, kind)
             return self.reset()
+        if ans and ans.get("hang"):
+            rec["answer"] = "hang"
+            self.save(rec, kind, len(raw), len(body))
+            return self.hang()
         status, rbody, headers = self.answer(kind, p, q, body, ans)
         rec["answer"] = status
         rec["accepted"] = kind == "write" and 200 <= status < 300
