@@ -90,7 +90,7 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 			    "set while omit_hostname is true, the host tag is omitted: set one");
 	if (!at[GK_LISTEN])
 		c->listen = pf_cfg_strdup(ld, DEFAULT_LISTEN);
-	else if (strcmp(c->listen, "off") == 0)
+	else if (c->listen && strcmp(c->listen, "off") == 0)
 		c->listen[0] = '\0';
 	else if (c->listen) {
 		char why[256];
@@ -115,7 +115,7 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 		} else {
 			c->state_directory = pf_cfg_strdup(ld, DEFAULT_STATE_DIR);
 		}
-	} else if (c->state_directory[0] != '/') {
+	} else if (c->state_directory && c->state_directory[0] != '/') {
 		pf_cfg_errf(ld, at[GK_STATE_DIR], "state_directory", "%s is not an absolute path, allowed: /PATH",
 			    c->state_directory);
 	}

@@ -20,6 +20,7 @@
 #include "lineproto.h"
 #include "log.h"
 #include "schema.h"
+#include "spool.h"
 
 typedef struct pf_kv {
 	char *key;
@@ -80,13 +81,6 @@ enum pf_consistency {
 	PF_CONSISTENCY_ANY,
 	PF_CONSISTENCY_QUORUM,
 	PF_CONSISTENCY_ALL,
-};
-
-/* When the spool's appends reach the disk (fsync). */
-enum pf_spool_fsync {
-	PF_SPOOL_SYNC_BATCH = 0,    /* after each batch */
-	PF_SPOOL_SYNC_INTERVAL,     /* every spool_fsync_interval */
-	PF_SPOOL_SYNC_OFF,          /* when the kernel writes back */
 };
 
 typedef struct pf_output {

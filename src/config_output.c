@@ -135,7 +135,7 @@ static void output_defaults(pf_cfg_loader *ld, void *elem)
 	o->retry_max_backoff_ms = DEFAULT_MAX_BACKOFF_MS;
 	o->spool = 1;
 	o->spool_limit = DEFAULT_SPOOL_LIMIT;
-	o->spool_fsync = PF_SPOOL_SYNC_BATCH;
+	o->spool_fsync = PF_SPOOL_FSYNC_BATCH;
 	o->spool_fsync_interval_ms = DEFAULT_SPOOL_FSYNC_MS;
 	o->spool_replay_rate = DEFAULT_SPOOL_REPLAY_RATE;
 }
@@ -235,7 +235,7 @@ static void check_influx(pf_cfg_loader *ld, const pf_output *o, const unsigned l
 			pf_cfg_errf(ld, at[first], okeys[first].name,
 				    "TLS setting in an output without an https:// url, it would never be used");
 	}
-	if (at[OK_SPOOL_FSYNC_INTERVAL] && o->spool_fsync != PF_SPOOL_SYNC_INTERVAL)
+	if (at[OK_SPOOL_FSYNC_INTERVAL] && o->spool_fsync != PF_SPOOL_FSYNC_INTERVAL)
 		pf_cfg_errf(ld, at[OK_SPOOL_FSYNC_INTERVAL], "spool_fsync_interval",
 			    "set while spool_fsync is not interval, it would never be used");
 	if (!o->spool) {

@@ -802,7 +802,7 @@ static void test_cross_errors(void)
 		pf_config *s = OK(JOB V1 "spool_fsync = interval\nspool_fsync_interval = 250ms\nspool_replay_rate = 0\n"
 				  "[global]\nstate_directory = /srv/pf\n");
 		if (s) {
-			CHECK_U(s->outputs[0].spool_fsync, PF_SPOOL_SYNC_INTERVAL);
+			CHECK_U(s->outputs[0].spool_fsync, PF_SPOOL_FSYNC_INTERVAL);
 			CHECK_U(s->outputs[0].spool_fsync_interval_ms, 250);
 			CHECK_U(s->outputs[0].spool_replay_rate, 0);
 			CHECK_STR(s->state_directory, "/srv/pf");
@@ -812,6 +812,8 @@ static void test_cross_errors(void)
 #undef V1
 	/* listen: the own endpoint's address, or off */
 	ERR("[global]\nlisten = nowhere\n" JOB, 2, "listen", "expected host:port");
+	ERR("[global]\nlisten =\n" JOB, 2, "listen", "empty value");
+	ERR("[global]\nstate_directory = ${PF_TEST_SURELY_UNSET}\n" JOB, 2, "state_directory", "");
 	ERR("[global]\nlisten = ::1:9465\n" JOB, 2, "listen", "an IPv6 address goes in brackets");
 	ERR("[global]\nlisten = 127.0.0.1:70000\n" JOB, 2, "listen", "port must be a number 0-65535");
 	ERR("[global]\nlisten = example.com:9465\n" JOB, 2, "listen", "host names other than localhost");
@@ -1021,7 +1023,7 @@ static void test_influx_outputs(void)
 		CHECK_STR(c->listen, "127.0.0.1:9465");
 		CHECK_U(c->outputs[0].spool, 1);
 		CHECK_U(c->outputs[0].spool_limit, 1024ull * 1024 * 1024);
-		CHECK_U(c->outputs[0].spool_fsync, PF_SPOOL_SYNC_BATCH);
+		CHECK_U(c->outputs[0].spool_fsync, PF_SPOOL_FSYNC_BATCH);
 		CHECK_U(c->outputs[0].spool_fsync_interval_ms, 1000);
 		CHECK_U(c->outputs[0].spool_replay_rate, 8u * 1024 * 1024);
 		CHECK_U(c->watch_config, 0);
