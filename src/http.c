@@ -439,7 +439,15 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 		snprintf(tmp, sizeof tmp, "timed out after %llu ms",
 			(unsigned long long)x->timeout_ms);
 		str_append(e, cap, tmp);
-		if (r->status == 0) {
+		curl_off_t dns = 0, conn = 0;
+		curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &conn);
+		if (r->status == 0 && dns == 0 && conn == 0) {
+			/* Still resolving (a DNS server that does not answer). */
+			str_append(e, cap, " resolving the host name");
+		} else if (r->status == 0 && conn == 0) {
+			str_append(e, cap, " connecting");
+		} else if (r->status == 0) {
 			str_append(e, cap, " waiting for the response");
 		} else {
 			snprintf(tmp, sizeof tmp, " (HTTP %ld, %llu body bytes received)",
@@ -876,8 +884,11 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 	SETOPT(CURLOPT_HEADERFUNCTION, on_header_line);
 	SETOPT(CURLOPT_HEADERDATA, (void *)x);
 	/* A typical exporter body (tens of kB) in one or two reads and one
-	 * or two on_data calls instead of four or more with curl's 16 kB. */
-	SETOPT(CURLOPT_BUFFERSIZE, RECV_BUFFER);
+	 * or two on_data calls instead of four or more with curl's 16 kB.
+	 * Only an optimisation: libcurl 7.88 refuses it on a reused handle
+	 * that kept its receive buffer after some failures (a DNS error,
+	 * seen in tests/faults), and that must not fail the request. */
+	(void)curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
 	if (req->timeout_ms) {
 		long ms = req->timeout_ms > 0x7fffffff ? 0x7fffffffL : (long)req->timeout_ms;
 		SETOPT(CURLOPT_TIMEOUT_MS, ms);
