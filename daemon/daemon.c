@@ -344,15 +344,39 @@ static int check_precision(const pf_config *c)
 	return 0;
 }
 
-static pf_sink *open_sink(daemon *d, const pf_config *c, const pf_output *o)
+/* An output's spool directory: <state_directory>/spool/<name>-<precision>,
+ * the name with every byte outside [A-Za-z0-9_-] written %XX (so two
+ * names never share one, and none is "." or ".."). The precision is in
+ * the name because a spooled batch's timestamps are in it. */
+static void spool_dir(const pf_config *c, const pf_output *o, char *buf, size_t cap)
+{
+	static const char *const prec[] = { "ns", "us", "ms", "s" };
+	size_t n = (size_t)snprintf(buf, cap, "%s/spool/", c->state_directory);
+	for (const unsigned char *p = (const unsigned char *)o->name; *p && n + 4 < cap; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+		    *p == '-')
+			buf[n++] = (char)*p;
+		else
+			n += (size_t)snprintf(buf + n, cap - n, "%%%02X", *p);
+	}
+	if (n < cap)
+		snprintf(buf + n, cap - n, "-%s", prec[o->precision]);
+}
+
+/* defer: a reload's predecessor of the same name and precision hands its
+ * spool over (pf_writer_adopt). */
+static pf_sink *open_sink(daemon *d, const pf_config *c, const pf_output *o, int defer)
 {
 	if (o == NULL)
 		return pf_sink_stdout_new(&d->loop, "stdout");
 	pf_sink *s = NULL;
 	int err = -ENOMEM;
 	if (o->type == PF_OUTPUT_INFLUXDB_V1 || o->type == PF_OUTPUT_INFLUXDB_V2) {
-		char why[256];
-		s = pf_sink_influx_new(&d->loop, o, c->shutdown_timeout_ms, why, sizeof(why));
+		char why[256], dir[4096];
+		spool_dir(c, o, dir, sizeof dir);
+		pf_writer_opts wo = { .shutdown_ms = c->shutdown_timeout_ms, .spool_dir = o->spool ? dir : NULL,
+				      .spool_defer = defer };
+		s = pf_sink_influx_new(&d->loop, o, &wo, why, sizeof(why));
 		if (s == NULL)
 			pf_log(PF_LOG_CRIT, NULL, "output %s: cannot start: %s", o->name, why);
 		return s;
@@ -442,7 +466,12 @@ static int outputs_open(daemon *d, const pf_config *c, out **res, size_t *n)
 				o[i].keep = (long)j;
 		}
 		*n = i + 1;
-		if (o[i].keep < 0 && (o[i].sink = open_sink(d, c, po)) == NULL)
+		int defer = 0;
+		if (o[i].prev >= 0) {
+			const out *p = &d->outs[o[i].prev];
+			defer = pf_sink_writer(p->sink) != NULL && po != NULL && p->o->precision == po->precision;
+		}
+		if (o[i].keep < 0 && (o[i].sink = open_sink(d, c, po, defer)) == NULL)
 			return -1;
 	}
 	return 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
 #include "httpd.h"
@@ -240,6 +241,35 @@ static int render_outputs(const pf_selfmon_view *v, pf_buf *b)
 	WF("promflux_output_buffer_bytes", PF_PROM_GAUGE,
 	   "Bytes held in memory: waiting batches, the open batch and the batches in flight.", queue_bytes);
 	WF("promflux_output_buffer_batches", PF_PROM_GAUGE, "Sealed batches waiting to be sent.", queue_batches);
+	WF("promflux_output_spool_bytes", PF_PROM_GAUGE, "Bytes of the disk spool's segment files.", spool.bytes);
+	WF("promflux_output_spool_segments", PF_PROM_GAUGE, "Segment files of the disk spool.", spool.segments);
+	WF("promflux_output_spool_pending_points", PF_PROM_GAUGE, "Points in the spool not yet delivered.",
+	   spool.pending_lines);
+	WF("promflux_output_spool_appended_points_total", PF_PROM_COUNTER, "Points written to the spool.",
+	   spool.appended_lines);
+	WF("promflux_output_spool_replayed_points_total", PF_PROM_COUNTER, "Points delivered from the spool.",
+	   spool.replayed_lines);
+	WF("promflux_output_spool_dropped_points_total", PF_PROM_COUNTER,
+	   "Points dropped with the spool's oldest segments at spool_limit.", spool.dropped_lines);
+	WF("promflux_output_spool_corrupt_bytes_total", PF_PROM_COUNTER,
+	   "Bytes cut or skipped as torn or corrupt (never sent).", spool.corrupt_bytes);
+	WF("promflux_output_spool_write_errors_total", PF_PROM_COUNTER,
+	   "Failed spool writes (a full disk, say): the batch stayed in memory.", spool.write_errors);
+	TRY(pf_prom_family(b, "promflux_output_spool_oldest_age_seconds", PF_PROM_GAUGE,
+			   "Age of the oldest point waiting in the spool; 0 when none."));
+	for (size_t i = 0; i < v->nsinks; i++) {
+		const pf_writer_stats *ws = pf_sink_writer_stats(v->sinks[i]);
+		if (ws == NULL || !ws->spool_on)
+			continue;
+		double age = 0;
+		if (ws->spool.oldest_ms) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			age = ((double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6 - (double)ws->spool.oldest_ms) / 1000;
+		}
+		pf_prom_label l = { "output", pf_sink_name(v->sinks[i]) };
+		TRY(pf_prom_sample(b, "promflux_output_spool_oldest_age_seconds", NULL, &l, 1, age > 0 ? age : 0));
+	}
 	TRY(pf_prom_family(b, "promflux_output_points_dropped_total", PF_PROM_COUNTER,
 			   "Points given up, by reason: rejected (the server refused them: 400, 422), "
 			   "buffer_full (oldest batches dropped at buffer_limit), too_large (a single line a 413 "

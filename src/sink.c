@@ -100,10 +100,10 @@ pf_sink *pf_sink_file_new(uv_loop_t *loop, const char *name, const char *path, i
 	return s;
 }
 
-pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, uint64_t shutdown_ms, char *err, size_t errcap)
+pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, const pf_writer_opts *wo, char *err,
+			    size_t errcap)
 {
-	pf_writer_opts wo = { .shutdown_ms = shutdown_ms };
-	pf_writer *w = pf_writer_new(loop, o, &wo, err, errcap);
+	pf_writer *w = pf_writer_new(loop, o, wo, err, errcap);
 	if (w == NULL)
 		return NULL;
 	pf_sink *s = sink_new(loop, K_INFLUX, o->name);

@@ -39,9 +39,11 @@ pf_sink *pf_sink_stdout_new(uv_loop_t *loop, const char *name);
 pf_sink *pf_sink_file_new(uv_loop_t *loop, const char *name, const char *path, int *err);
 
 /* Returns a sink writing to the influxdb_v1/v2 output o (borrowed: the
- * configuration must outlive the sink), or NULL with err set. Closing it
- * delivers what it holds for at most shutdown_ms. */
-pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, uint64_t shutdown_ms, char *err, size_t errcap);
+ * configuration must outlive the sink) with the writer options wo (see
+ * writer.h), or NULL with err set. Closing it delivers what it holds for
+ * at most wo->shutdown_ms. */
+pf_sink *pf_sink_influx_new(uv_loop_t *loop, const pf_output *o, const pf_writer_opts *wo, char *err,
+			    size_t errcap);
 
 /* The counters of an InfluxDB sink (brought up to date), NULL for others. */
 const pf_writer_stats *pf_sink_writer_stats(pf_sink *s);

@@ -10,8 +10,17 @@
  *   probing      since the last failure: one request at a time.
  *   creating     v1 CREATE DATABASE in flight; writes wait for it.
  *   stopping     pf_writer_close() was called: flush, then finish.
+ *   spooling     the disk spool (spool.h) is in use: every sealed batch
+ *                goes to disk, and sends come from it, oldest first, one at
+ *                a time, paced by spool_replay_rate. It starts when a write
+ *                fails or the memory buffer overflows, and at start when
+ *                the spool holds batches from before; it ends when the
+ *                spool is empty. A batch the spool refuses (disk full)
+ *                stays in memory, where buffer_limit applies as without a
+ *                spool.
  * Timers: flush_timer (the open batch's flush_interval), retry_timer (the
- * backoff), stop_timer (the shutdown deadline, and the deferred finish).
+ * backoff), stop_timer (the shutdown deadline, and the deferred finish),
+ * spool_timer (replay pacing), sync_timer (spool_fsync = interval).
  * Nothing is freed before the HTTP client has closed (its callbacks may
  * still run until then) and the three timers are closed.
  */
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gzip.h"
@@ -30,6 +40,7 @@
 #include "queue.h"
 #include "retry.h"
 #include "secret.h"
+#include "spool.h"
 
 /* 2xx bodies of writes and checks are small; anything larger is cut. */
 #define MAX_RESPONSE (64u * 1024u)
@@ -42,6 +53,7 @@ typedef struct req {
 	char *gz;             /* the gzip body, owned; NULL: b->data is sent */
 	size_t body_len;
 	int kind;             /* R_WRITE, R_PING, R_CHECK, R_CREATE */
+	int from_spool;       /* b is a spool record (malloc'd, acked when delivered) */
 	char *resp;           /* 2xx body of a check, capped */
 	size_t resp_len;
 } req;
@@ -60,7 +72,7 @@ struct pf_writer {
 	pf_secret password;
 	pf_secret token;
 	pf_backoff bo;
-	uv_timer_t flush_timer, retry_timer, stop_timer;
+	uv_timer_t flush_timer, retry_timer, stop_timer, spool_timer, sync_timer;
 	int timers_open;
 	unsigned inflight;     /* write requests */
 	int paused, probing, creating, stopping, finishing;
@@ -70,6 +82,12 @@ struct pf_writer {
 	uint64_t dropped_logged; /* buffer-full drops already logged */
 	pf_ratelimit rl_reject, rl_fail, rl_drop, rl_secret;
 	pf_writer *pred, *succ; /* a reload's chain (pf_writer_adopt) */
+	pf_spool *spool;        /* NULL: memory only */
+	char *spool_dir;
+	int spooling;
+	int spool_sending;      /* a spool record is in flight */
+	uint64_t replay_next_ms;/* the next record may leave then (pacing) */
+	pf_ratelimit rl_spool;
 	pf_writer_stats st;
 	void (*done)(void *ud);
 	void *done_ud;
@@ -77,6 +95,7 @@ struct pf_writer {
 
 static void pump(pf_writer *w);
 static void maybe_finish(pf_writer *w);
+static void open_spool(pf_writer *w);
 
 static uint64_t now_ms(pf_writer *w)
 {
@@ -208,10 +227,13 @@ static void retry_cb(uv_timer_t *t)
 
 /* A write failed in a way worth retrying: wait, then probe. ra_ms: the
  * server's Retry-After (0: none). Returns the wait, ms. */
+static void spool_begin(pf_writer *w, const char *why);
+
 static uint64_t failed(pf_writer *w, uint64_t ra_ms)
 {
 	w->probing = 1;
 	w->fail_streak++;
+	spool_begin(w, "writes fail");
 	if (ra_ms) {
 		/* "At least that long": a timer counts from the loop's cached
 		 * time, which lags the clock by however long this iteration has
@@ -366,9 +388,13 @@ static void check_done(pf_writer *w, const req *r, const pf_http_result *res)
 
 /* ---- writes ---- */
 
-static void send_batch(pf_writer *w, pf_batch *b)
+static void spool_put_back(pf_writer *w, pf_batch *b);
+
+static void send_batch(pf_writer *w, pf_batch *b, int from_spool)
 {
 	req *r = req_new(w, R_WRITE);
+	if (r)
+		r->from_spool = from_spool;
 	int rc = -ENOMEM;
 	const char *body = b->data;
 	size_t len = b->len;
@@ -385,13 +411,152 @@ static void send_batch(pf_writer *w, pf_batch *b)
 		req_free(r);
 	}
 	if (rc != 0) {
-		pf_queue_requeue(w->q, b);
+		if (from_spool)
+			spool_put_back(w, b);
+		else
+			pf_queue_requeue(w->q, b);
 		uint64_t d = failed(w, 0);
 		pf_log(PF_LOG_ERROR, w->kv, "cannot start a write: %s; retrying in %llums", strerror(-rc),
 		       (unsigned long long)d);
 		return;
 	}
 	w->st.requests++;
+}
+
+/* ---- the disk spool ---- */
+
+static void spool_error(pf_writer *w, const char *what, int rc)
+{
+	unsigned sup = 0;
+	if (pf_ratelimit_ok(&w->rl_spool, now_ms(w), 3, LOG_WINDOW_MS, &sup))
+		pf_log(PF_LOG_ERROR, w->kv, "spool %s: %s: %s%s", w->spool_dir, what, strerror(-rc),
+		       sup ? " (more spool errors suppressed)" : "");
+}
+
+/* Moves the waiting batches from memory to the spool, oldest first. One
+ * the spool refuses stays in memory (the next event tries again). */
+static void spool_drain(pf_writer *w)
+{
+	pf_batch *b;
+	while (w->spooling && (b = pf_queue_pop(w->q)) != NULL) {
+		int rc = pf_spool_append(w->spool, b->data, b->len, b->lines);
+		if (rc != 0) {
+			pf_queue_requeue(w->q, b);
+			spool_error(w, "a batch stays in memory", rc);
+			return;
+		}
+		pf_queue_done(w->q, b);
+	}
+}
+
+static void spool_begin(pf_writer *w, const char *why)
+{
+	if (w->spool == NULL || w->spooling || w->stopping)
+		return;
+	w->spooling = 1;
+	pf_log(PF_LOG_INFO, w->kv, "%s: batches go to the spool %s until it is replayed", why, w->spool_dir);
+	spool_drain(w);
+}
+
+/* A spool record sent and not delivered: it stays in the spool (unacked)
+ * and is sent again. */
+static void spool_put_back(pf_writer *w, pf_batch *b)
+{
+	free(b);
+	w->spool_sending = 0;
+}
+
+static void spool_timer_cb(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+/* Sends the spool's oldest record, paced by spool_replay_rate. */
+static void spool_send(pf_writer *w)
+{
+	if (w->spool_sending || w->stopping)
+		return; /* at a stop the spool keeps what it holds */
+	if (pf_spool_pending(w->spool) == 0) {
+		w->spooling = 0;
+		const pf_spool_stats *ss = pf_spool_get_stats(w->spool);
+		pf_log(PF_LOG_INFO, w->kv, "spool replayed (%llu points since start): batches stay in memory again",
+		       (unsigned long long)ss->replayed_lines);
+		return;
+	}
+	uint64_t now = now_ms(w);
+	if (w->replay_next_ms > now) {
+		if (!uv_is_active((uv_handle_t *)&w->spool_timer))
+			uv_timer_start(&w->spool_timer, spool_timer_cb, w->replay_next_ms - now, 0);
+		return;
+	}
+	pf_batch *b = NULL;
+	int rc = pf_spool_peek(w->spool, &b);
+	if (rc != 0) {
+		if (rc != -ENOENT) {
+			spool_error(w, "reading the oldest batch (retrying in 1s)", rc);
+			uv_timer_start(&w->spool_timer, spool_timer_cb, 1000, 0);
+		}
+		return; /* -ENOENT: what was pending was corrupt and skipped */
+	}
+	uint64_t rate = w->o->spool_replay_rate;
+	if (rate)
+		w->replay_next_ms = (w->replay_next_ms > now ? w->replay_next_ms : now) + b->len * 1000 / rate;
+	w->spool_sending = 1;
+	send_batch(w, b, 1);
+}
+
+/* A spool record delivered (or given up: rejected, too large): acked. */
+static void spool_done(pf_writer *w, pf_batch *b)
+{
+	free(b);
+	w->spool_sending = 0;
+	if (w->spool == NULL)
+		return; /* handed to a successor: it sends the record again */
+	int rc = pf_spool_ack(w->spool);
+	if (rc != 0 && rc != -ESTALE)
+		spool_error(w, "recording a delivered batch (it may be sent again after a restart)", rc);
+}
+
+/* A 413 for a spool record: its halves go to the spool's end, the record
+ * is acked. Returns 0, or -1 (a single line: the caller drops it). */
+static int spool_split(pf_writer *w, pf_batch *b)
+{
+	if (b->lines < 2)
+		return -1;
+	size_t half = (b->lines + 1) / 2, n = 0, cut = 0;
+	while (n < half) {
+		const char *nl = memchr(b->data + cut, '\n', b->len - cut);
+		cut = (size_t)(nl - b->data) + 1;
+		n++;
+	}
+	int rc = pf_spool_append(w->spool, b->data, cut, half);
+	if (rc == 0)
+		rc = pf_spool_append(w->spool, b->data + cut, b->len - cut, b->lines - half);
+	if (rc != 0)
+		spool_error(w, "splitting a batch too large for the server", rc);
+	return 0;
+}
+
+/* The queue's hook when buffer_limit is passed: the oldest batch goes to
+ * the spool rather than away. */
+static int evict_to_spool(void *ud, pf_batch *b)
+{
+	pf_writer *w = ud;
+	if (w->spool == NULL || w->stopping || pf_spool_append(w->spool, b->data, b->len, b->lines) != 0)
+		return -1;
+	free(b);
+	/* The rest follows it at the next event (never from inside the
+	 * queue's own loop). */
+	w->spooling = 1;
+	return 0;
+}
+
+static void sync_cb(uv_timer_t *t)
+{
+	pf_writer *w = t->data;
+	int rc = w->spool ? pf_spool_sync(w->spool) : 0;
+	if (rc != 0)
+		spool_error(w, "fsync", rc);
 }
 
 static void pump(pf_writer *w)
@@ -404,8 +569,10 @@ static void pump(pf_writer *w)
 			pf_batch *b = pf_queue_pop(w->q);
 			if (!b)
 				break;
-			send_batch(w, b);
+			send_batch(w, b, 0);
 		}
+		if (w->spooling && w->inflight < max && !w->paused)
+			spool_send(w);
 	}
 	maybe_finish(w);
 }
@@ -435,13 +602,32 @@ static void requeue(pf_writer *w, pf_batch *b)
 	pump(w->succ);
 }
 
+/* The batch of r is finished with (delivered, or given up). */
+static void finished(pf_writer *w, const req *r, pf_batch *b)
+{
+	if (r->from_spool)
+		spool_done(w, b);
+	else
+		pf_queue_done(w->q, b);
+}
+
+/* The batch of r is to be sent again. */
+static void again(pf_writer *w, const req *r, pf_batch *b)
+{
+	if (r->from_spool)
+		spool_put_back(w, b);
+	else
+		requeue(w, b);
+}
+
 static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 {
 	pf_batch *b = r->b;
 	const pf_output *o = w->o;
+	size_t blines = b->lines; /* b may be gone before the logs */
 	w->inflight--;
 	if (res->cancelled) { /* the stop's deadline: counted as undelivered */
-		requeue(w, b);
+		again(w, r, b);
 		return;
 	}
 	/* A transfer error after a status line (a reset mid-answer, a
@@ -451,13 +637,12 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 	pf_influx_classify(o->type, o->create_database, status, res->err_body, res->err_body_len, b->lines, &v);
 	unsigned sup = 0;
 	uint64_t d;
-	size_t lines;
 	switch (v.action) {
 	case PF_INFLUX_DONE:
 		w->st.lines_written += b->lines;
 		w->st.batches_written++;
 		w->st.bytes_sent += r->body_len;
-		pf_queue_done(w->q, b);
+		finished(w, r, b);
 		w->created = 0;
 		succeeded(w);
 		break;
@@ -465,28 +650,30 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 		w->st.dropped_rejected += v.dropped;
 		w->st.lines_written += b->lines - v.dropped;
 		log_reject(w, b, res, &v);
-		pf_queue_done(w->q, b);
+		finished(w, r, b);
 		succeeded(w); /* the server answers: no reason to wait */
 		break;
 	case PF_INFLUX_SPLIT:
-		lines = b->lines;
-		if (lines < 2) {
+		if (blines < 2) {
 			w->st.dropped_too_large++;
 			pf_log(PF_LOG_ERROR, w->kv, "a single line of %zu bytes is too large for the server (%s): "
 			       "dropped", b->len, res->error);
-			pf_queue_done(w->q, b);
-		} else if (pf_queue_split(w->q, b) == 0) { /* b is gone */
+			finished(w, r, b);
+		} else if (r->from_spool ? spool_split(w, b) == 0 : pf_queue_split(w->q, b) == 0) {
+			if (r->from_spool)
+				spool_done(w, b); /* its halves are in the spool */
+			/* else b is gone: its halves wait in the queue */
 			w->st.splits++;
 			if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
 				pf_log(PF_LOG_WARN, w->kv, "%s for a batch of %zu lines (%zu bytes): sending it in "
-				       "two halves (a lower batch_bytes avoids this)", res->error, lines, r->body_len);
+				       "two halves (a lower batch_bytes avoids this)", res->error, blines, r->body_len);
 		} else {
-			requeue(w, b);
+			again(w, r, b);
 			failed(w, 0);
 		}
 		break;
 	case PF_INFLUX_CREATE_DB:
-		requeue(w, b);
+		again(w, r, b);
 		w->st.retries++;
 		if (!w->created) {
 			create_db(w);
@@ -499,24 +686,24 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
 			pf_log(PF_LOG_ERROR, w->kv, "database \"%s\" still not found after CREATE DATABASE "
 			       "(check the user's rights): %s; %zu points kept, retrying in %llums",
-			       o->database, v.msg[0] ? v.msg : res->error, b->lines, (unsigned long long)d);
+			       o->database, v.msg[0] ? v.msg : res->error, blines, (unsigned long long)d);
 		break;
 	case PF_INFLUX_CONFIG:
-		requeue(w, b);
+		again(w, r, b);
 		w->st.retries++;
 		d = failed(w, retry_after_ms(res));
 		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
 			pf_log(PF_LOG_ERROR, w->kv, "write refused, check this output's configuration (%s): %s; "
 			       "%zu points kept, retrying in %llums", res->error, v.msg[0] ? v.msg : "(no message)",
-			       b->lines, (unsigned long long)d);
+			       blines, (unsigned long long)d);
 		break;
 	case PF_INFLUX_RETRY:
-		requeue(w, b);
+		again(w, r, b);
 		w->st.retries++;
 		d = failed(w, retry_after_ms(res));
 		if (pf_ratelimit_ok(&w->rl_fail, now_ms(w), 3, LOG_WINDOW_MS, &sup))
 			pf_log(PF_LOG_WARN, w->kv, "write failed: %s%s%s; %zu points kept, retrying in %llums%s",
-			       res->error, v.msg[0] ? ": " : "", v.msg, b->lines, (unsigned long long)d,
+			       res->error, v.msg[0] ? ": " : "", v.msg, blines, (unsigned long long)d,
 			       res->retry_after[0] ? " (Retry-After)" : "");
 		break;
 	}
@@ -556,6 +743,7 @@ static void flush_cb(uv_timer_t *t)
 {
 	pf_writer *w = t->data;
 	pf_queue_cut(w->q);
+	spool_drain(w);
 	pump(w);
 }
 
@@ -580,6 +768,7 @@ int pf_writer_write(pf_writer *w, const char *lp, size_t n)
 	if (w->finishing)
 		return -ECANCELED;
 	int rc = pf_queue_append(w->q, lp, n);
+	spool_drain(w);
 	note_drops(w);
 	const pf_queue_stats *qs = pf_queue_get_stats(w->q);
 	if (qs->open_lines && !uv_is_active((uv_handle_t *)&w->flush_timer))
@@ -608,6 +797,24 @@ int pf_writer_adopt(pf_writer *w, pf_writer *old)
 		return rc;
 	w->pred = old;
 	old->succ = w;
+	if (old->spool != NULL && w->spool == NULL && w->spool_dir != NULL &&
+	    strcmp(old->spool_dir, w->spool_dir) == 0) {
+		/* The spool (one directory, locked) moves with the points. A
+		 * record old has in flight is sent again by w: at worst twice,
+		 * which InfluxDB takes as one. */
+		w->spool = old->spool;
+		old->spool = NULL;
+		w->spooling = pf_spool_pending(w->spool) > 0;
+		if (w->spooling)
+			pf_log(PF_LOG_INFO, w->kv, "took over the spool %s: %llu points held by the previous "
+			       "configuration of this output", w->spool_dir,
+			       (unsigned long long)pf_spool_get_stats(w->spool)->pending_lines);
+		if (w->o->spool_fsync == PF_SPOOL_FSYNC_INTERVAL)
+			uv_timer_start(&w->sync_timer, sync_cb, w->o->spool_fsync_interval_ms,
+				       w->o->spool_fsync_interval_ms);
+	} else if (w->spool == NULL && w->spool_dir != NULL) {
+		open_spool(w);
+	}
 	dropped = pf_queue_get_stats(w->q)->dropped_lines - dropped;
 	if (lines)
 		pf_log(PF_LOG_INFO, w->kv, "took over %llu points held by the previous configuration of this output%s",
@@ -626,6 +833,9 @@ const pf_writer_stats *pf_writer_get_stats(pf_writer *w)
 	w->st.queue_bytes = pf_queue_get_stats(w->q)->bytes;
 	w->st.dropped_buffer_full = pf_queue_get_stats(w->q)->dropped_lines;
 	w->st.queue_batches = pf_queue_get_stats(w->q)->waiting_batches;
+	w->st.spool_on = w->spool != NULL;
+	if (w->spool != NULL)
+		w->st.spool = *pf_spool_get_stats(w->spool);
 	return &w->st;
 }
 
@@ -640,6 +850,8 @@ static void free_writer(pf_writer *w)
 	if (w->succ != NULL)
 		w->succ->pred = w->pred;
 	pf_queue_free(w->q);
+	pf_spool_close(w->spool);
+	free(w->spool_dir);
 	pf_gzip_free(w->gz);
 	pf_influx_urls_free(&w->urls);
 	pf_secret_free(&w->password);
@@ -660,7 +872,23 @@ static void http_closed(void *ud)
 {
 	pf_writer *w = ud;
 	/* Cancelled writes came back into the queue: what is there now was
-	 * not delivered. */
+	 * not delivered. The spool keeps it for the next start. */
+	uint64_t kept = 0;
+	pf_batch *b;
+	pf_queue_cut(w->q);
+	while (w->spool != NULL && (b = pf_queue_pop(w->q)) != NULL) {
+		int rc = pf_spool_append(w->spool, b->data, b->len, b->lines);
+		if (rc != 0) {
+			spool_error(w, "points not kept at the stop", rc);
+			pf_queue_requeue(w->q, b);
+			break;
+		}
+		kept += b->lines;
+		pf_queue_done(w->q, b);
+	}
+	if (kept)
+		pf_log(PF_LOG_INFO, w->kv, "stopped: %llu points not delivered are kept in the spool %s for the next "
+		       "start", (unsigned long long)kept, w->spool_dir);
 	uint64_t left = pf_queue_clear(w->q);
 	w->st.undelivered_at_stop += left;
 	if (left)
@@ -673,6 +901,8 @@ static void http_closed(void *ud)
 	uv_close((uv_handle_t *)&w->flush_timer, timer_closed);
 	uv_close((uv_handle_t *)&w->retry_timer, timer_closed);
 	uv_close((uv_handle_t *)&w->stop_timer, timer_closed);
+	uv_close((uv_handle_t *)&w->spool_timer, timer_closed);
+	uv_close((uv_handle_t *)&w->sync_timer, timer_closed);
 }
 
 /* From stop_timer: the flush is over (or its time is up). */
@@ -685,6 +915,8 @@ static void finish_cb(uv_timer_t *t)
 	note_drops(w);
 	uv_timer_stop(&w->flush_timer);
 	uv_timer_stop(&w->retry_timer);
+	uv_timer_stop(&w->spool_timer);
+	uv_timer_stop(&w->sync_timer);
 	/* Cancels what is in flight; their on_done requeue the batches. */
 	pf_http_close(w->http, http_closed, w);
 }
@@ -725,6 +957,44 @@ void pf_writer_close(pf_writer *w, void (*done)(void *ud), void *ud)
 
 /* ---- creation ---- */
 
+/* Opens the spool (parents made as needed, 0700) and, when it holds
+ * batches from before, starts replaying them. A spool that cannot be used
+ * is logged: the output then keeps its points in memory only. */
+static void open_spool(pf_writer *w)
+{
+	const pf_output *o = w->o;
+	/* Its parents, as mkdir -p (0700): the state directory too, when
+	 * systemd's StateDirectory= did not make it. */
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", w->spool_dir);
+	for (char *p = parent + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(parent, 0700) != 0 && errno != EEXIST) {
+			pf_log(PF_LOG_WARN, w->kv, "cannot create %s: %s", parent, strerror(errno));
+			*p = '/';
+			break;
+		}
+		*p = '/';
+	}
+	pf_spool_opts so = { .dir = w->spool_dir, .max_bytes = o->spool_limit, .fsync = o->spool_fsync };
+	char err[512];
+	w->spool = pf_spool_open(&so, err, sizeof err);
+	if (w->spool == NULL) {
+		pf_log(PF_LOG_ERROR, w->kv, "%s; this output keeps its points in memory only (set "
+		       "state_directory, or spool = false)", err);
+		return;
+	}
+	if (o->spool_fsync == PF_SPOOL_FSYNC_INTERVAL)
+		uv_timer_start(&w->sync_timer, sync_cb, o->spool_fsync_interval_ms, o->spool_fsync_interval_ms);
+	const pf_spool_stats *ss = pf_spool_get_stats(w->spool);
+	if (ss->pending_records) {
+		w->spooling = 1;
+		pf_log(PF_LOG_INFO, w->kv, "spool %s holds %llu points (%llu batches) from before: replaying them "
+		       "first", w->spool_dir, (unsigned long long)ss->pending_lines,
+		       (unsigned long long)ss->pending_records);
+	}
+}
+
 pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_opts *opts, char *err,
 			 size_t errcap)
 {
@@ -745,7 +1015,7 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 	w->shutdown_ms = opts && opts->shutdown_ms ? opts->shutdown_ms : 10000;
 	snprintf(w->kv, sizeof w->kv, "output=%s", o->name ? o->name : "influxdb");
 	pf_queue_opts qo = { .batch_lines = (size_t)o->batch_lines, .batch_bytes = (size_t)o->batch_bytes,
-			     .limit = o->buffer_limit };
+			     .limit = o->buffer_limit, .evict = evict_to_spool, .ud = w };
 	uint64_t seed = opts && opts->seed ? opts->seed : uv_hrtime() ^ (uint64_t)(uintptr_t)w;
 	pf_backoff_init(&w->bo, PF_BACKOFF_BASE_MS, o->retry_max_backoff_ms, seed);
 	int rc = pf_influx_urls_build(o, &w->urls);
@@ -759,6 +1029,8 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 		rc = -ENOMEM;
 	if (rc == 0 && (w->http = pf_http_new(loop)) == NULL)
 		rc = -ENOMEM;
+	if (rc == 0 && o->spool && opts && opts->spool_dir && (w->spool_dir = strdup(opts->spool_dir)) == NULL)
+		rc = -ENOMEM;
 	if (rc != 0) {
 		snprintf(err, errcap, "%s", rc == -EINVAL ? "bad settings" : "out of memory");
 		w->done = NULL;
@@ -768,8 +1040,11 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 	uv_timer_init(loop, &w->flush_timer);
 	uv_timer_init(loop, &w->retry_timer);
 	uv_timer_init(loop, &w->stop_timer);
+	uv_timer_init(loop, &w->spool_timer);
+	uv_timer_init(loop, &w->sync_timer);
 	w->flush_timer.data = w->retry_timer.data = w->stop_timer.data = w;
-	w->timers_open = 3;
+	w->spool_timer.data = w->sync_timer.data = w;
+	w->timers_open = 5;
 	char gzl[32] = "off";
 	if (o->gzip)
 		snprintf(gzl, sizeof gzl, "level %u", o->gzip_level);
@@ -777,6 +1052,8 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 	       "flight, buffer %llu bytes, gzip %s", w->type_name, w->urls.write, (unsigned long long)o->batch_lines,
 	       (unsigned long long)o->batch_bytes, (unsigned long long)o->flush_interval_ms, o->max_in_flight,
 	       (unsigned long long)o->buffer_limit, gzl);
+	if (w->spool_dir && !opts->spool_defer)
+		open_spool(w);
 	if (!(opts && opts->skip_check)) {
 		req *r = req_new(w, R_PING);
 		if (!r || start(w, r, w->urls.ping, 0, NULL, 0) != 0)

@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "promtext.h"
+#include "spool.h"
 
 typedef struct pf_writer pf_writer;
 
@@ -50,6 +51,8 @@ typedef struct pf_writer_stats {
 	uint64_t queue_batches;     /* sealed batches waiting now */
 	int reachable;              /* the last request got an answer below 500 */
 	pf_hist write_seconds;      /* write requests answered, by duration */
+	int spool_on;               /* the disk spool is open */
+	pf_spool_stats spool;       /* its figures, when it is */
 	uint64_t databases_created;
 } pf_writer_stats;
 
@@ -57,6 +60,9 @@ typedef struct pf_writer_opts {
 	uint64_t shutdown_ms;       /* [global] shutdown_timeout */
 	uint64_t seed;              /* backoff jitter; 0: from the clock */
 	int skip_check;             /* no start-up check (tests) */
+	const char *spool_dir;      /* the spool's directory; NULL: no spool */
+	int spool_defer;            /* do not open it: a reload's pf_writer_adopt()
+				     * hands over the predecessor's */
 } pf_writer_opts;
 
 /* A writer for o (type influxdb_v1 or influxdb_v2), or NULL with err set. */

@@ -221,7 +221,9 @@ def case_output():
             m = metrics(port)
             check(mval(m, "promflux_output_up", output="w") == 0, "a server answering 503 is not up")
             check((mval(m, "promflux_output_retries_total", output="w") or 0) >= 1, "retries counted")
-            check((mval(m, "promflux_output_buffer_bytes", output="w") or 0) > 0, "points held in the buffer")
+            held = (mval(m, "promflux_output_buffer_bytes", output="w") or 0) + \
+                (mval(m, "promflux_output_spool_pending_points", output="w") or 0)
+            check(held > 0, "points held in the buffer or the spool")
             # The output now points to a working server, and the endpoint moves.
             text = conf(port2, [("a", fs.url)], influx_output(good) + outputs)
             write_conf(dm.conf, text)

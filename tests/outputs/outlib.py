@@ -124,8 +124,12 @@ class Daemon:
 
     def __enter__(self):
         self.t0 = time.monotonic()
+        # Each daemon its own state directory (the outputs' spools), as
+        # systemd's StateDirectory= gives it; a restart in the same
+        # directory finds what the previous run spooled.
+        env = dict(os.environ, STATE_DIRECTORY=os.path.join(self.dir, "state"))
         self.proc = subprocess.Popen([PROMFLUX, "-c", self.conf, "--log-level", self.level],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.logpath, "w"))
+                                     stdout=subprocess.DEVNULL, stderr=open(self.logpath, "w"), env=env)
         return self
 
     def log(self):

@@ -33,8 +33,9 @@ Cases:
   shutdown-flush        SIGTERM flushes what the flush interval still held
   shutdown-deadline     SIGTERM with a dead server: exit within
                         shutdown_timeout
-  buffer-limit          buffer full while the server fails: the oldest
-                        batches are dropped (and logged), the rest delivered
+  buffer-limit          buffer full while the server fails (no disk
+                        spool): the oldest batches are dropped (and
+                        logged), the rest delivered
   batch-limits          batch_lines and batch_bytes bound every write
   in-flight             max_in_flight = 2: two slow writes at once, not more
   isolation             an output that hangs and one that refuses do not
@@ -512,7 +513,7 @@ def case_buffer_limit():
                         "buffer-limit: writes accepted after the outage")
         time.sleep(1)
     with Run("buffer-limit", script=script,
-             out_keys=DEFAULT_OUT + "buffer_limit = 16KiB\nbatch_bytes = 8KiB\n") as run:
+             out_keys=DEFAULT_OUT + "buffer_limit = 16KiB\nbatch_bytes = 8KiB\nspool = false\n") as run:
         outage(run)
         run.stop()
     lines = run_file(run)
