@@ -121,7 +121,8 @@ typedef struct pf_output {
 	uint64_t spool_limit;       /* bytes on disk, default 1GiB */
 	enum pf_spool_fsync spool_fsync; /* default batch */
 	uint64_t spool_fsync_interval_ms; /* for spool_fsync = interval; default 1s */
-	uint64_t spool_replay_rate; /* bytes of line protocol a second, default 8MiB; 0: no limit */
+	uint64_t spool_replay_rate; /* bytes of line protocol a second; default 0: no
+				     * limit but one batch at a time */
 	/* A new field must be compared in pf_output_equal() too. */
 } pf_output;
 

@@ -28,7 +28,7 @@
 #define DEFAULT_MAX_BACKOFF_MS 30000u
 #define DEFAULT_SPOOL_LIMIT (1024ull * 1024u * 1024u)
 #define DEFAULT_SPOOL_FSYNC_MS 1000u
-#define DEFAULT_SPOOL_REPLAY_RATE (8u * 1024u * 1024u)
+#define DEFAULT_SPOOL_REPLAY_RATE 0u
 
 static const char *const type_names[] = { "stdout", "file", "influxdb_v1", "influxdb_v2" };
 static const char *const precision_names[] = { "ns", "us", "ms", "s" };

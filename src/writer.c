@@ -804,6 +804,7 @@ int pf_writer_adopt(pf_writer *w, pf_writer *old)
 		 * which InfluxDB takes as one. */
 		w->spool = old->spool;
 		old->spool = NULL;
+		old->spooling = 0;
 		w->spooling = pf_spool_pending(w->spool) > 0;
 		if (w->spooling)
 			pf_log(PF_LOG_INFO, w->kv, "took over the spool %s: %llu points held by the previous "
@@ -886,15 +887,17 @@ static void http_closed(void *ud)
 		kept += b->lines;
 		pf_queue_done(w->q, b);
 	}
-	if (kept)
+	uint64_t waiting = w->spool ? pf_spool_get_stats(w->spool)->pending_lines : 0;
+	if (waiting)
 		pf_log(PF_LOG_INFO, w->kv, "stopped: %llu points not delivered are kept in the spool %s for the next "
-		       "start", (unsigned long long)kept, w->spool_dir);
+		       "start (%llu of them added now)", (unsigned long long)waiting, w->spool_dir,
+		       (unsigned long long)kept);
 	uint64_t left = pf_queue_clear(w->q);
 	w->st.undelivered_at_stop += left;
 	if (left)
 		pf_log(PF_LOG_WARN, w->kv, "stopped: %llu points not delivered within shutdown_timeout (%llums)",
 		       (unsigned long long)left, (unsigned long long)w->shutdown_ms);
-	else
+	else if (!waiting)
 		pf_log(PF_LOG_INFO, w->kv, "stopped: every point delivered (%llu written, %llu rejected by the "
 		       "server, %llu dropped at buffer_limit)", (unsigned long long)w->st.lines_written,
 		       (unsigned long long)w->st.dropped_rejected, (unsigned long long)w->st.dropped_buffer_full);

@@ -799,12 +799,12 @@ static void test_cross_errors(void)
 	ERR(JOB "[output \"f\"]\ntype = file\npath = x.lp\nspool = on\n", 6, "spool", "applies only to types influxdb_v1");
 	ERR("[global]\nstate_directory = var/lib\n" JOB, 2, "state_directory", "not an absolute path");
 	{
-		pf_config *s = OK(JOB V1 "spool_fsync = interval\nspool_fsync_interval = 250ms\nspool_replay_rate = 0\n"
+		pf_config *s = OK(JOB V1 "spool_fsync = interval\nspool_fsync_interval = 250ms\nspool_replay_rate = 4MiB\n"
 				  "[global]\nstate_directory = /srv/pf\n");
 		if (s) {
 			CHECK_U(s->outputs[0].spool_fsync, PF_SPOOL_FSYNC_INTERVAL);
 			CHECK_U(s->outputs[0].spool_fsync_interval_ms, 250);
-			CHECK_U(s->outputs[0].spool_replay_rate, 0);
+			CHECK_U(s->outputs[0].spool_replay_rate, 4u * 1024 * 1024);
 			CHECK_STR(s->state_directory, "/srv/pf");
 			pf_config_free(s);
 		}
@@ -1025,7 +1025,7 @@ static void test_influx_outputs(void)
 		CHECK_U(c->outputs[0].spool_limit, 1024ull * 1024 * 1024);
 		CHECK_U(c->outputs[0].spool_fsync, PF_SPOOL_FSYNC_BATCH);
 		CHECK_U(c->outputs[0].spool_fsync_interval_ms, 1000);
-		CHECK_U(c->outputs[0].spool_replay_rate, 8u * 1024 * 1024);
+		CHECK_U(c->outputs[0].spool_replay_rate, 0);
 		CHECK_U(c->watch_config, 0);
 		CHECK_U(c->outputs[0].create_database, 1);
 		CHECK_U(c->outputs[0].gzip, 1);

@@ -13,7 +13,8 @@ kill: a real InfluxDB 1.x and VictoriaMetrics (v2 API) are down for a
   once (it keeps duplicates, so a batch sent twice would show).
 restart: the server refuses every write (503); SIGTERM stops the daemon
   within shutdown_timeout and keeps what it holds in the spool; a restart
-  with a working server delivers every line of the record exactly once.
+  with a working server delivers every line of the record exactly once,
+  paced by spool_replay_rate.
 diskfull: the state directory is a 1 MiB tmpfs; the server is down, the
   spool fills, its oldest segments are dropped (logged, counted in
   /metrics), then the disk fills (appends fail: logged, the batches stay in
@@ -210,10 +211,19 @@ def case_restart():
             log = dm.log()
             check(log_lines(log, "kept in the spool"), "restart: what was held is kept in the spool")
         record = read_lines(out)
+        nbytes = sum(len(line.encode()) + 1 for line in record)
+        rate = 8192
         with WriteServer() as good:
-            with Daemon(d, wconf(fs, good, out.replace("out.lp", "out2.lp"))) as dm2:
-                dm2.wait(lambda: sum(len(write_lines(w)) for w in good.writes() if w["accepted"]) >= len(record),
-                         20, "restart: the spool replayed")
+            t0 = time.monotonic()
+            with Daemon(d, wconf(fs, good, out.replace("out.lp", "out2.lp"),
+                                 "spool_replay_rate = %d\n" % rate)) as dm2:
+                dm2.wait(lambda: log_lines(dm2.log(), "spool replayed"), 30, "restart: the spool replayed")
+                took = time.monotonic() - t0
+                # The first batch leaves at once, the others paced.
+                check(took >= 0.5 * nbytes / rate - 1.0,
+                      "restart: the replay is paced by spool_replay_rate (%d bytes at %d/s in %.1f s)"
+                      % (nbytes, rate, took))
+                note("restart: replayed %d bytes in %.1f s at spool_replay_rate %d" % (nbytes, took, rate))
                 time.sleep(1)
                 check(dm2.stop() == 0, "restart: exit 0 after the replay")
             record2 = read_lines(out.replace("out.lp", "out2.lp"))
