@@ -439,13 +439,16 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 		snprintf(tmp, sizeof tmp, "timed out after %llu ms",
 			(unsigned long long)x->timeout_ms);
 		str_append(e, cap, tmp);
-		curl_off_t dns = 0, conn = 0;
+		/* Where it stopped: the request is sent after "pretransfer"
+		 * (0 until then, also on a reused connection, whose lookup
+		 * and connect times are 0). */
+		curl_off_t dns = 0, pre = 0;
 		curl_easy_getinfo(x->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
-		curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &conn);
-		if (r->status == 0 && dns == 0 && conn == 0) {
+		curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+		if (r->status == 0 && pre == 0 && dns == 0) {
 			/* Still resolving (a DNS server that does not answer). */
 			str_append(e, cap, " resolving the host name");
-		} else if (r->status == 0 && conn == 0) {
+		} else if (r->status == 0 && pre == 0) {
 			str_append(e, cap, " connecting");
 		} else if (r->status == 0) {
 			str_append(e, cap, " waiting for the response");
