@@ -3,6 +3,8 @@
 #include <string.h>
 #include <math.h>
 #include "expfmt.h"
+#include "lineproto.h"
+#include "numparse.h"
 /* test_numparse.c: pf_parse_float must agree with strtod bit for bit on
  * decimal texts (its fast path must round exactly as strtod does), and
  * refuse what Prometheus refuses. Random texts from a fixed seed. */
@@ -40,6 +42,38 @@ int main(void)
 			printf("'%s' wrong\n", ok[i].s);
 			bad++;
 		}
+	}
+	/* pf_parse_float_lp: the same value as pf_parse_float, and its "valid
+	 * line protocol" bit is only ever set for a text the encoder's own
+	 * check accepts (the bit lets the encoder skip that check). Random
+	 * texts over the float alphabet, so both verdicts occur. */
+	static const char alpha[] = "0123456789.eE+-naiNfINF";
+	unsigned long lp_set = 0;
+	for (int k = 0; k < 300000; k++) {
+		int o = 1 + rand() % 12;
+		for (int j = 0; j < o; j++)
+			buf[j] = alpha[rand() % (int)(sizeof alpha - 1)];
+		buf[o] = 0;
+		double a = 0, b = 0;
+		int lp = -1;
+		int ra = pf_parse_float_lp(buf, (size_t)o, &a, &lp), rb = pf_parse_float(buf, (size_t)o, &b);
+		if (ra != rb || (ra == 0 && memcmp(&a, &b, sizeof a) != 0)) {
+			bad++;
+			if (bad < 10)
+				printf("pf_parse_float_lp('%s') differs from pf_parse_float\n", buf);
+		}
+		if (ra == 0 && lp) {
+			lp_set++;
+			if (!pf_lp_float_text_ok(pf_str_c(buf))) {
+				bad++;
+				if (bad < 10)
+					printf("'%s': marked valid line protocol, the encoder refuses it\n", buf);
+			}
+		}
+	}
+	if (lp_set == 0) {
+		printf("pf_parse_float_lp never marked a text valid line protocol\n");
+		bad++;
 	}
 	printf("%lu checked, %lu differ\n", n, bad);
 	return bad != 0;
