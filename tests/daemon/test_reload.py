@@ -22,50 +22,22 @@ Cases:
                 clean exit
 """
 import os
-import re
 import signal
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "outputs"))
 from outlib import (Daemon, FaultServer, WriteServer, check, check_delivery, failures,  # noqa: E402
-                    log_lines, note, read_lines, tmpdir)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+                    free_port, log_lines, note, own_get, own_metrics, read_lines, tmpdir)
 
 
 def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return None, str(e)
+    return own_get(port, path)
 
 
 def metrics(port):
-    """{(name, frozenset(labels)): value} from /metrics, parsed by prometheus_client."""
-    from prometheus_client.parser import text_string_to_metric_families
-    st, body = get(port, "/metrics")
-    check(st == 200, "/metrics answers 200 (got %r)" % st)
-    out = {}
-    if st != 200:
-        return out
-    for fam in text_string_to_metric_families(body):
-        for s in fam.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+    return own_metrics(port)
 
 
 def mval(m, name, **labels):

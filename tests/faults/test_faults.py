@@ -44,13 +44,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "outputs"))
 from outlib import (Daemon, FaultServer, WriteServer, check, check_delivery, failures,  # noqa: E402
-                    log_lines, note, parse_line, read_lines, tmpdir)
+                    free_port, log_lines, note, own_get, own_metrics, parse_line, read_lines, tmpdir)
 
 # Under tests/faults/valgrind-wrap the daemon is slower and its RSS is
 # valgrind's: timing and memory bounds are then loosened or not checked.
@@ -75,40 +73,6 @@ MEASURE_RSS = not SLOW and not SANITIZED
 
 GiB = 1 << 30
 MiB = 1 << 20
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:
-        return None, str(e)
-
-
-def own_metrics(port):
-    """{(name, frozenset(labels.items())): value} from the own /metrics."""
-    st, body = get(port, "/metrics")
-    check(st == 200, "own /metrics answers 200 (got %r: %s)" % (st, body[:200]))
-    out = {}
-    for line in body.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$', line)
-        if not m:
-            continue
-        labels = frozenset(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        out[(m.group(1), labels)] = float(m.group(3))
-    return out
 
 
 def mval(m, name, **labels):
@@ -165,7 +129,7 @@ precision = ms
             self.daemon.__enter__()
         self.t0 = time.monotonic()
         # The endpoint answers once the daemon runs.
-        self.daemon.wait(lambda: get(self.port, "/healthz")[0] == 200, 10 * SLACK, self.name + ": /healthz")
+        self.daemon.wait(lambda: own_get(self.port, "/healthz")[0] == 200, 10 * SLACK, self.name + ": /healthz")
         return self
 
     def lines(self):

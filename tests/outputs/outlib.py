@@ -16,8 +16,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import socket
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.environ["PF_SRC"], "tests", "integration"))
 import servers  # noqa: E402
@@ -336,3 +339,43 @@ def _cleanup():
 
 def url_query(url):
     return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+# ---- the daemon's own endpoint ----
+
+def free_port():
+    """A loopback port free now (for listen = 127.0.0.1:PORT)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def own_get(port, path):
+    """(status, body) of GET http://127.0.0.1:PORT/PATH; (None, why) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def own_metrics(port, required=True):
+    """{(name, frozenset(labels.items())): value} from the daemon's /metrics,
+    read with prometheus_client's own text parser (so the body is also
+    checked to be valid Prometheus text). required: a failed request is a
+    test failure; else {} (for polling while the daemon starts)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    st, body = own_get(port, "/metrics")
+    if st != 200:
+        if required:
+            check(False, "own /metrics answers 200 (got %r: %s)" % (st, body[:200]))
+        return {}
+    out = {}
+    for fam in text_string_to_metric_families(body):
+        for smp in fam.samples:
+            out[(smp.name, frozenset(smp.labels.items()))] = smp.value
+    return out

@@ -26,24 +26,13 @@ corrupt: a spool with a torn record at its tail, a flipped byte in an
 """
 import json
 import os
-import re
-import signal
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from outlib import (Daemon, FaultServer, WriteServer, check, check_delivery, failures, log_lines,  # noqa: E402
-                    note, parse_line, read_lines, servers, tmpdir, write_lines)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+                    free_port, note, own_metrics, parse_line, read_lines, servers, tmpdir, write_lines)
 
 
 def payload(d, n=30):
@@ -56,16 +45,7 @@ def payload(d, n=30):
 
 
 def metrics(port):
-    from prometheus_client.parser import text_string_to_metric_families
-    out = {}
-    try:
-        body = servers.http("GET", "http://127.0.0.1:%d/metrics" % port)[1].decode()
-    except OSError:
-        return out
-    for fam in text_string_to_metric_families(body):
-        for s in fam.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+    return own_metrics(port, required=False)
 
 
 def spool_dir(d, name="w", prec="ms"):
