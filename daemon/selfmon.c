@@ -144,37 +144,50 @@ static int render_targets(const pf_selfmon_view *v, pf_buf *b, const tlabels *tl
 			TRY(pf_prom_sample_u64(b, "promflux_target_scrapes_total", &pre, &l, 1, st->results[k]));
 		}
 	}
-	TRY(pf_prom_family(b, "promflux_target_up", PF_PROM_GAUGE,
-			   "1 when the target's last scrape succeeded, 0 when it failed (none before the first)."));
-	for (size_t i = 0; i < n; i++) {
-		const pf_target_stats *st = pf_scraper_target_stats(s, i);
-		pf_str pre = tlabel(tl, i);
-		if (st->up >= 0)
-			TRY(pf_prom_sample(b, "promflux_target_up", &pre, NULL, 0, st->up));
-	}
-	TRY(pf_prom_family(b, "promflux_target_scrape_duration_seconds", PF_PROM_GAUGE,
-			   "How long the target's last scrape took."));
-	for (size_t i = 0; i < n; i++) {
-		const pf_target_stats *st = pf_scraper_target_stats(s, i);
-		pf_str pre = tlabel(tl, i);
-		if (st->up >= 0)
-			TRY(pf_prom_sample(b, "promflux_target_scrape_duration_seconds", &pre, NULL, 0,
-					   st->last_duration_s));
-	}
-	TRY(pf_prom_family(b, "promflux_target_samples_scraped", PF_PROM_GAUGE,
-			   "Samples the target's last scrape parsed (before metric_include/exclude)."));
-	for (size_t i = 0; i < n; i++) {
-		const pf_target_stats *st = pf_scraper_target_stats(s, i);
-		pf_str pre = tlabel(tl, i);
-		if (st->up >= 0)
-			TRY(pf_prom_sample_u64(b, "promflux_target_samples_scraped", &pre, NULL, 0, st->last_samples));
-	}
-	TRY(pf_prom_family(b, "promflux_target_samples_written_total", PF_PROM_COUNTER,
-			   "Samples of the target written to the outputs."));
-	for (size_t i = 0; i < n; i++) {
-		pf_str pre = tlabel(tl, i);
-		TRY(pf_prom_sample_u64(b, "promflux_target_samples_written_total", &pre, NULL, 0,
-				       pf_scraper_target_stats(s, i)->samples));
+	/* One family a row: a value of each target, from its last scrape
+	 * (left out before the first) or counted over all of them. */
+	static const struct {
+		const char *name, *help;
+		enum pf_prom_type type;
+		size_t off;     /* in pf_target_stats */
+		enum { U64, DBL, INT } kind;
+		int last;       /* of the last scrape: none before the first */
+	} fams[] = {
+		{ "promflux_target_up",
+		  "1 when the target's last scrape succeeded, 0 when it failed (none before the first).",
+		  PF_PROM_GAUGE, offsetof(pf_target_stats, up), INT, 1 },
+		{ "promflux_target_scrape_duration_seconds", "How long the target's last scrape took.",
+		  PF_PROM_GAUGE, offsetof(pf_target_stats, last_duration_s), DBL, 1 },
+		{ "promflux_target_samples_scraped",
+		  "Samples the target's last scrape parsed (before metric_include/exclude).", PF_PROM_GAUGE,
+		  offsetof(pf_target_stats, last_samples), U64, 1 },
+		{ "promflux_target_samples_written_total", "Samples of the target written to the outputs.",
+		  PF_PROM_COUNTER, offsetof(pf_target_stats, samples), U64, 0 },
+	};
+	for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+		TRY(pf_prom_family(b, fams[f].name, fams[f].type, fams[f].help));
+		for (size_t i = 0; i < n; i++) {
+			const pf_target_stats *st = pf_scraper_target_stats(s, i);
+			if (fams[f].last && st->up < 0)
+				continue;
+			pf_str pre = tlabel(tl, i);
+			const char *field = (const char *)st + fams[f].off;
+			double d = 0;
+			uint64_t u;
+			int k;
+			if (fams[f].kind == U64) {
+				memcpy(&u, field, sizeof u);
+				TRY(pf_prom_sample_u64(b, fams[f].name, &pre, NULL, 0, u));
+				continue;
+			}
+			if (fams[f].kind == DBL) {
+				memcpy(&d, field, sizeof d);
+			} else {
+				memcpy(&k, field, sizeof k);
+				d = k;
+			}
+			TRY(pf_prom_sample(b, fams[f].name, &pre, NULL, 0, d));
+		}
 	}
 	TRY(pf_prom_family(b, "promflux_scrape_duration_seconds", PF_PROM_HISTOGRAM,
 			   "Durations of the scrapes of each job."));
