@@ -15,6 +15,9 @@
  *
  * Prints "READY PORT" once listening. Paths:
  *   POST /write, /api/v2/write   lines counted, 204 (an empty body too)
+ *   POST /api/v1/write           Prometheus remote write (vmagent in
+ *                                bench/compare): bytes counted, body
+ *                                discarded (snappy protobuf, not decoded), 204
  *   GET  /ping                   204
  *   GET|POST /query              SHOW DATABASES answer listing NAME
  *   GET  /_stats                 the counters as JSON
@@ -40,7 +43,7 @@
 #define INFLATE_CHUNK (256 * 1024)
 
 typedef struct stats {
-	uint64_t conns, requests, writes, gzip_writes, empty_writes;
+	uint64_t conns, requests, writes, gzip_writes, empty_writes, remote_writes;
 	uint64_t lines, ups, raw_bytes, body_bytes, errors;
 } stats;
 
@@ -196,9 +199,9 @@ static int stats_json(char *b, size_t cap)
 	return snprintf(b, cap,
 			"{\"conns\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"writes\":%" PRIu64 ",\"gzip_writes\":%" PRIu64
 			",\"empty_writes\":%" PRIu64 ",\"lines\":%" PRIu64 ",\"ups\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
-			",\"body_bytes\":%" PRIu64 ",\"errors\":%" PRIu64 "}",
+			",\"body_bytes\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"remote_writes\":%" PRIu64 "}",
 			st.conns, st.requests, st.writes, st.gzip_writes, st.empty_writes, st.lines, st.ups,
-			st.raw_bytes, st.body_bytes, st.errors);
+			st.raw_bytes, st.body_bytes, st.errors, st.remote_writes);
 }
 
 /* The body is complete: check the gzip stream, count an unterminated
@@ -221,7 +224,7 @@ static void body_done(conn *c)
 			 "\"columns\":[\"name\"],\"values\":[[\"%s\"]]}]}]}", dbname);
 		answer(c, 200, "application/json", b);
 	} else if (c->code == 299) {
-		char b[400];
+		char b[512];
 		stats_json(b, sizeof b);
 		answer(c, 200, "application/json", b);
 	} else
@@ -294,6 +297,9 @@ static int parse_head(conn *c)
 		}
 		c->bad_gzip = c->z_ended = 0;
 		c->col = 0;
+	} else if (post && strcmp(path, "/api/v1/write") == 0) {
+		c->code = 204;
+		st.remote_writes++;
 	} else if (strcmp(path, "/ping") == 0) {
 		c->code = 204;
 	} else if (strcmp(path, "/query") == 0) {
