@@ -1,6 +1,12 @@
 /*
  * pfbench.c: throughput and allocation benchmark for the exposition parser
- * alone and for parse + map + encode (the pipeline), in every schema.
+ * alone, parse + map (points discarded), parse + map + encode (the
+ * pipeline), in every schema, and gzip (src/gzip.h, libdeflate, levels 1
+ * and 6) of the line protocol the pipeline wrote, in 1 MiB batches as the
+ * InfluxDB writer sends them. A closing table gives each stage alone
+ * (map = parse+map - parse, encode = pipeline - parse+map) in ns per sample
+ * and MB/s of exposition input (gzip: of line protocol input), from CPU
+ * time.
  *
  * Not a test: it prints numbers and fails only when it cannot run. Each case
  * feeds bodies in 64 KiB chunks, as a scrape delivers them, and resets the
@@ -31,6 +37,7 @@
 
 #include "buf.h"
 #include "expfmt.h"
+#include "gzip.h"
 #include "pipeline.h"
 #include "schema.h"
 
@@ -74,6 +81,7 @@ typedef struct payload {
 
 typedef struct result {
 	uint64_t bodies, bytes, samples, errors, allocs, out_bytes;
+	uint64_t in_bytes; /* gzip: the exposition bytes behind the line protocol */
 	uint64_t warm_allocs; /* during the untimed first body, setup included */
 	double wall, cpu;
 } result;
@@ -336,9 +344,10 @@ static double opt_seconds;
 
 static void print_header(void)
 {
-	printf("%-16s %-22s %7s %11s %10s %8s %8s %8s %9s %10s %7s %11s %11s %8s %6s\n",
+	printf("%-16s %-26s %7s %11s %10s %8s %8s %8s %9s %10s %8s %7s %11s %11s %8s %6s\n",
 	       "payload", "mode", "bodies", "bytes", "samples", "wall_s", "cpu_s",
-	       "MB/s", "MB/cpu_s", "Msamples/s", "allocs", "allocs/smpl", "warm_allocs", "out_MB", "errors");
+	       "MB/s", "MB/cpu_s", "Msamples/s", "ns/smpl", "allocs", "allocs/smpl", "warm_allocs", "out_MB",
+	       "errors");
 }
 
 static void print_result(const char *pname, const char *mode, const result *r)
@@ -347,16 +356,17 @@ static void print_result(const char *pname, const char *mode, const result *r)
 	double mbc = r->cpu > 0 ? (double)r->bytes / 1e6 / r->cpu : 0;
 	double mss = r->wall > 0 ? (double)r->samples / 1e6 / r->wall : 0;
 	double aps = r->samples ? (double)r->allocs / (double)r->samples : 0;
-	printf("%-16s %-22s %7" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.3f %8.3f %8.1f %9.1f %10.2f %7" PRIu64
+	double nss = r->samples ? r->cpu * 1e9 / (double)r->samples : 0;
+	printf("%-16s %-26s %7" PRIu64 " %11" PRIu64 " %10" PRIu64 " %8.3f %8.3f %8.1f %9.1f %10.2f %8.1f %7" PRIu64
 	       " %11.6f %11" PRIu64 " %8.1f %6" PRIu64 "\n",
-	       pname, mode, r->bodies, r->bytes, r->samples, r->wall, r->cpu, mbs, mbc, mss,
+	       pname, mode, r->bodies, r->bytes, r->samples, r->wall, r->cpu, mbs, mbc, mss, nss,
 	       r->allocs, aps, r->warm_allocs, (double)r->out_bytes / 1e6, r->errors);
 	fflush(stdout);
 }
 
 /* Runs passes until opt_seconds have gone by (at least one), after one
  * untimed warm-up body that lets buffers reach their working size. */
-static void bench_parse(const payload *pl)
+static result bench_parse(const payload *pl)
 {
 	count_ud cu = { 0, 0 };
 	pf_parser_ops ops = { count_sample, count_error };
@@ -385,9 +395,10 @@ static void bench_parse(const payload *pl)
 	r.samples = cu.samples;
 	pf_parser_free(p);
 	print_result(pl->name, "parse", &r);
+	return r;
 }
 
-static void bench_pipeline(const payload *pl, enum pf_schema schema)
+static pf_pipeline_opts pipeline_opts(const payload *pl, enum pf_schema schema)
 {
 	pf_pipeline_opts o;
 	memset(&o, 0, sizeof(o));
@@ -398,6 +409,12 @@ static void bench_pipeline(const payload *pl, enum pf_schema schema)
 	o.map.now_ns = NOW_NS;
 	o.precision = PF_PREC_MS;
 	o.source = pl->name;
+	return o;
+}
+
+static result bench_pipeline(const payload *pl, enum pf_schema schema)
+{
+	pf_pipeline_opts o = pipeline_opts(pl, schema);
 
 	uint64_t w_a0 = n_allocs;
 	pf_buf out;
@@ -428,6 +445,223 @@ static void bench_pipeline(const payload *pl, enum pf_schema schema)
 	char mode[40];
 	snprintf(mode, sizeof(mode), "pipeline/%s", pf_schema_name(schema));
 	print_result(pl->name, mode, &r);
+	return r;
+}
+
+/* ---- parse + map, points discarded ---- */
+
+typedef struct map_ud {
+	pf_mapper *m;
+	uint64_t samples, points, fields; /* read so that the points are looked at */
+} map_ud;
+
+static int map_point(void *ud, pf_point *pt)
+{
+	map_ud *u = ud;
+	u->points++;
+	u->fields += pt->nfields;
+	return 0;
+}
+
+static int map_sample(void *ud, const pf_sample *s)
+{
+	map_ud *u = ud;
+	u->samples++;
+	return pf_mapper_sample(u->m, s);
+}
+
+static void map_pass(pf_parser *p, map_ud *u, const pf_map_opts *mo, const payload *pl, result *r)
+{
+	for (size_t off = 0; off < pl->len; off += pl->body_len) {
+		size_t blen = pl->len - off < pl->body_len ? pl->len - off : pl->body_len;
+		const char *body = pl->data + off;
+		pf_parser_reset(p, pl->fmt);
+		feed_checked(pf_mapper_reset(u->m, mo), "pf_mapper_reset");
+		uint64_t e0 = pf_parser_stats(p)->errors;
+		for (size_t c = 0; c < blen; c += opt_chunk) {
+			size_t k = blen - c < opt_chunk ? blen - c : opt_chunk;
+			feed_checked(pf_parser_feed(p, body + c, k), "pf_parser_feed");
+		}
+		feed_checked(pf_parser_finish(p), "pf_parser_finish");
+		feed_checked(pf_mapper_finish(u->m), "pf_mapper_finish");
+		r->errors += pf_parser_stats(p)->errors - e0;
+		r->bodies++;
+		r->bytes += blen;
+	}
+}
+
+static result bench_map(const payload *pl, enum pf_schema schema)
+{
+	pf_pipeline_opts o = pipeline_opts(pl, schema);
+	map_ud u;
+	memset(&u, 0, sizeof(u));
+	pf_parser_ops ops = { map_sample, count_error };
+	uint64_t w_a0 = n_allocs;
+	pf_parser *p = pf_parser_new(pl->fmt, PF_ON_ERROR_SKIP, &ops, &u);
+	u.m = pf_mapper_new(&o.map, map_point, &u);
+	if (p == NULL || u.m == NULL)
+		die("pf_parser_new or pf_mapper_new failed");
+	payload warm = *pl;
+	warm.len = pl->body_len < pl->len ? pl->body_len : pl->len;
+	result r;
+	memset(&r, 0, sizeof(r));
+	map_pass(p, &u, &o.map, &warm, &r);
+	uint64_t warm_allocs = n_allocs - w_a0;
+
+	memset(&r, 0, sizeof(r));
+	r.warm_allocs = warm_allocs;
+	u.samples = 0;
+	uint64_t a0 = n_allocs;
+	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+	do {
+		map_pass(p, &u, &o.map, pl, &r);
+		r.wall = now_s(CLOCK_MONOTONIC) - w0;
+	} while (r.wall < opt_seconds);
+	r.cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	r.allocs = n_allocs - a0;
+	r.samples = u.samples;
+	pf_mapper_free(u.m);
+	pf_parser_free(p);
+
+	char mode[40];
+	snprintf(mode, sizeof(mode), "parse+map/%s", pf_schema_name(schema));
+	print_result(pl->name, mode, &r);
+	return r;
+}
+
+/* ---- gzip of the line protocol ---- */
+
+#define GZ_BATCH ((size_t)1 << 20) /* the writer's default max batch bytes */
+
+/* The whole line protocol of one pass over pl (untimed). */
+static void collect_lp(const payload *pl, enum pf_schema schema, pf_buf *all, uint64_t *samples)
+{
+	pf_pipeline_opts o = pipeline_opts(pl, schema);
+	pf_buf_init(all, (size_t)4 << 30);
+	pf_pipeline *pp = pf_pipeline_new(&o, all, on_msg, NULL);
+	if (pp == NULL)
+		die("pf_pipeline_new failed");
+	*samples = 0;
+	for (size_t off = 0; off < pl->len; off += pl->body_len) {
+		size_t blen = pl->len - off < pl->body_len ? pl->len - off : pl->body_len;
+		pf_pipeline_reset(pp, pl->fmt, NOW_NS);
+		pf_pipeline_stats s0 = *pf_pipeline_get_stats(pp);
+		feed_checked(pf_pipeline_feed(pp, pl->data + off, blen), "pf_pipeline_feed");
+		feed_checked(pf_pipeline_finish(pp), "pf_pipeline_finish");
+		*samples += pf_pipeline_get_stats(pp)->parse.samples - s0.parse.samples;
+	}
+	pf_pipeline_free(pp);
+}
+
+/* Batches of at most GZ_BATCH bytes cut after a newline, as the writer's
+ * batcher cuts them; each compressed into a new buffer (freed here, as
+ * the writer frees a batch once sent). */
+static void gzip_pass(pf_gzip *z, const pf_buf *lp, result *r)
+{
+	for (size_t off = 0; off < lp->len;) {
+		size_t n = lp->len - off;
+		if (n > GZ_BATCH) {
+			n = GZ_BATCH;
+			while (n > 1 && lp->data[off + n - 1] != '\n')
+				n--;
+		}
+		size_t zl = 0;
+		char *zd = pf_gzip_compress(z, lp->data + off, n, &zl);
+		if (zd == NULL)
+			die("pf_gzip_compress failed");
+		free(zd);
+		r->out_bytes += zl;
+		r->bytes += n;
+		r->bodies++;
+		off += n;
+	}
+}
+
+static result bench_gzip(const payload *pl, const pf_buf *lp, uint64_t samples, enum pf_schema schema, int level)
+{
+	uint64_t w_a0 = n_allocs;
+	pf_gzip *z = pf_gzip_new(level);
+	if (z == NULL)
+		die("pf_gzip_new failed");
+	pf_buf one = *lp;
+	if (one.len > GZ_BATCH)
+		one.len = GZ_BATCH;
+	result r;
+	memset(&r, 0, sizeof(r));
+	gzip_pass(z, &one, &r);
+	uint64_t warm_allocs = n_allocs - w_a0;
+
+	memset(&r, 0, sizeof(r));
+	r.warm_allocs = warm_allocs;
+	uint64_t a0 = n_allocs, passes = 0;
+	double w0 = now_s(CLOCK_MONOTONIC), c0 = now_s(CLOCK_PROCESS_CPUTIME_ID);
+	do {
+		gzip_pass(z, lp, &r);
+		passes++;
+		r.wall = now_s(CLOCK_MONOTONIC) - w0;
+	} while (r.wall < opt_seconds);
+	r.cpu = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	r.allocs = n_allocs - a0;
+	r.samples = samples * passes;
+	r.in_bytes = pl->len * passes;
+	pf_gzip_free(z);
+
+	char mode[40];
+	snprintf(mode, sizeof(mode), "gzip-%d/%s", level, pf_schema_name(schema));
+	print_result(pl->name, mode, &r);
+	return r;
+}
+
+/* ---- each stage alone ---- */
+
+typedef struct stage_row {
+	char payload[64], schema[24];
+	result parse, map, pipe, gz1, gz6;
+	int have_parse, have_map, have_pipe, have_gz;
+} stage_row;
+
+/* ns per sample and MB/s (of the stage's input bytes) from CPU time,
+ * or "-" when a difference came out negative (noise). */
+static void stage_cell(double cpu, uint64_t samples, uint64_t bytes, char *out, size_t cap)
+{
+	if (cpu <= 0 || samples == 0)
+		snprintf(out, cap, "%s", "-");
+	else
+		snprintf(out, cap, "%.1f ns %.0f MB/s", cpu * 1e9 / (double)samples, (double)bytes / 1e6 / cpu);
+}
+
+static void print_stages(const stage_row *rows, size_t n)
+{
+	printf("\nstages alone (CPU time; map = parse+map - parse, encode = pipeline - parse+map, "
+	       "scaled per sample; MB/s of exposition input, gzip: of line protocol input)\n");
+	printf("%-16s %-14s %-22s %-22s %-22s %-22s %-22s %-22s\n", "payload", "schema", "parse", "map", "encode",
+	       "parse+map+encode", "gzip-1", "gzip-6");
+	for (size_t i = 0; i < n; i++) {
+		const stage_row *s = &rows[i];
+		char c[6][64];
+		for (int k = 0; k < 6; k++)
+			snprintf(c[k], sizeof c[k], "-");
+		/* Per sample first, since the runs differ in length. */
+		double ps = s->have_parse && s->parse.samples ? s->parse.cpu / (double)s->parse.samples : 0;
+		double ms = s->have_map && s->map.samples ? s->map.cpu / (double)s->map.samples : 0;
+		double es = s->have_pipe && s->pipe.samples ? s->pipe.cpu / (double)s->pipe.samples : 0;
+		double bps = s->have_parse && s->parse.samples ? (double)s->parse.bytes / (double)s->parse.samples : 0;
+		const uint64_t M = 1000000;
+		if (s->have_parse)
+			stage_cell(ps * M, M, (uint64_t)(bps * M), c[0], sizeof c[0]);
+		if (s->have_parse && s->have_map)
+			stage_cell((ms - ps) * M, M, (uint64_t)(bps * M), c[1], sizeof c[1]);
+		if (s->have_map && s->have_pipe)
+			stage_cell((es - ms) * M, M, (uint64_t)(bps * M), c[2], sizeof c[2]);
+		if (s->have_pipe)
+			stage_cell(s->pipe.cpu, s->pipe.samples, s->pipe.bytes, c[3], sizeof c[3]);
+		if (s->have_gz) {
+			stage_cell(s->gz1.cpu, s->gz1.samples, s->gz1.bytes, c[4], sizeof c[4]);
+			stage_cell(s->gz6.cpu, s->gz6.samples, s->gz6.bytes, c[5], sizeof c[5]);
+		}
+		printf("%-16s %-14s %-22s %-22s %-22s %-22s %-22s %-22s\n", s->payload, s->schema,
+		       c[0], c[1], c[2], c[3], c[4], c[5]);
+	}
 }
 
 static void usage(FILE *f)
@@ -440,7 +674,8 @@ static void usage(FILE *f)
 		"  --schema S         telegraf-v1, telegraf-v2, influxdb-prom or all (default all)\n"
 		"  --seconds S        repeat each case until S seconds have passed (default 0: one pass)\n"
 		"  --case C           file, synth-gauge, synth-histogram or all (default all)\n"
-		"  --mode M           parse, pipeline or all (default all)\n"
+		"  --mode M           parse, map, pipeline, gzip or all (default all); map is parse + map,\n"
+		"                     gzip compresses the pipeline's output at levels 1 and 6\n"
 		"  --chunk BYTES      feed size (default 65536)\n");
 }
 
@@ -526,7 +761,9 @@ int main(int argc, char **argv)
 	}
 	int do_parse = strcmp(mode_s, "all") == 0 || strcmp(mode_s, "parse") == 0;
 	int do_pipe = strcmp(mode_s, "all") == 0 || strcmp(mode_s, "pipeline") == 0;
-	if (!do_parse && !do_pipe) {
+	int do_map = strcmp(mode_s, "all") == 0 || strcmp(mode_s, "map") == 0;
+	int do_gz = strcmp(mode_s, "all") == 0 || strcmp(mode_s, "gzip") == 0;
+	if (!do_parse && !do_pipe && !do_map && !do_gz) {
 		fprintf(stderr, "pfbench: unknown mode %s\n", mode_s);
 		return 2;
 	}
@@ -559,14 +796,41 @@ int main(int argc, char **argv)
 	printf("pfbench: chunk %zu bytes, %s%.0f MB per payload, MB = 10^6 bytes\n", opt_chunk,
 	       opt_seconds > 0 ? "repeated for at least the given seconds, " : "", mb);
 	print_header();
+	stage_row rows[9];
+	size_t nrows = 0;
 	for (size_t i = 0; i < npl; i++) {
+		result pr;
+		memset(&pr, 0, sizeof(pr));
 		if (do_parse)
-			bench_parse(&pls[i]);
-		if (do_pipe)
-			for (size_t s = 0; s < nschemas; s++)
-				bench_pipeline(&pls[i], schemas[s]);
+			pr = bench_parse(&pls[i]);
+		for (size_t s = 0; s < nschemas; s++) {
+			stage_row *row = &rows[nrows++];
+			memset(row, 0, sizeof(*row));
+			snprintf(row->payload, sizeof row->payload, "%.60s", pls[i].name);
+			snprintf(row->schema, sizeof row->schema, "%.20s", pf_schema_name(schemas[s]));
+			row->parse = pr;
+			row->have_parse = do_parse;
+			if (do_map) {
+				row->map = bench_map(&pls[i], schemas[s]);
+				row->have_map = 1;
+			}
+			if (do_pipe) {
+				row->pipe = bench_pipeline(&pls[i], schemas[s]);
+				row->have_pipe = 1;
+			}
+			if (do_gz) {
+				pf_buf lp;
+				uint64_t smp;
+				collect_lp(&pls[i], schemas[s], &lp, &smp);
+				row->gz1 = bench_gzip(&pls[i], &lp, smp, schemas[s], 1);
+				row->gz6 = bench_gzip(&pls[i], &lp, smp, schemas[s], 6);
+				row->have_gz = 1;
+				pf_buf_free(&lp);
+			}
+		}
 		free(pls[i].data);
 	}
+	print_stages(rows, nrows);
 	if (n_msgs > 0)
 		fprintf(stderr, "pfbench: %" PRIu64 " parse/encode messages (the first 3 shown): "
 			"numbers of a payload with errors are suspect\n", n_msgs);
