@@ -22,7 +22,7 @@
  * backoff), stop_timer (the shutdown deadline, and the deferred finish),
  * spool_timer (replay pacing), sync_timer (spool_fsync = interval).
  * Nothing is freed before the HTTP client has closed (its callbacks may
- * still run until then) and the three timers are closed.
+ * still run until then) and its five timers are closed.
  */
 #include "writer.h"
 
@@ -518,7 +518,8 @@ static void spool_done(pf_writer *w, pf_batch *b)
 }
 
 /* A 413 for a spool record: its halves go to the spool's end, the record
- * is acked. Returns 0, or -1 (a single line: the caller drops it). */
+ * is to be acked. Returns 0, or -1 (a single line, or the spool refused
+ * the halves: the caller keeps the record). */
 static int spool_split(pf_writer *w, pf_batch *b)
 {
 	if (b->lines < 2)
@@ -532,8 +533,12 @@ static int spool_split(pf_writer *w, pf_batch *b)
 	int rc = pf_spool_append(w->spool, b->data, cut, half);
 	if (rc == 0)
 		rc = pf_spool_append(w->spool, b->data + cut, b->len - cut, b->lines - half);
-	if (rc != 0)
+	if (rc != 0) {
+		/* The record stays (not acked) and is tried again; a first half
+		 * already appended may then be sent twice. */
 		spool_error(w, "splitting a batch too large for the server", rc);
+		return -1;
+	}
 	return 0;
 }
 
@@ -542,7 +547,7 @@ static int spool_split(pf_writer *w, pf_batch *b)
 static int evict_to_spool(void *ud, pf_batch *b)
 {
 	pf_writer *w = ud;
-	if (w->spool == NULL || w->stopping || pf_spool_append(w->spool, b->data, b->len, b->lines) != 0)
+	if (w->spool == NULL || pf_spool_append(w->spool, b->data, b->len, b->lines) != 0)
 		return -1;
 	free(b);
 	/* The rest follows it at the next event (never from inside the
@@ -626,6 +631,13 @@ static void write_done(pf_writer *w, req *r, const pf_http_result *res)
 	const pf_output *o = w->o;
 	size_t blines = b->lines; /* b may be gone before the logs */
 	w->inflight--;
+	if (r->from_spool && w->spool == NULL) {
+		/* A reload handed the spool to the successor, which sends this
+		 * record again: whatever the answer, nothing to do here. */
+		spool_put_back(w, b);
+		pump(w);
+		return;
+	}
 	if (res->cancelled) { /* the stop's deadline: counted as undelivered */
 		again(w, r, b);
 		return;
@@ -782,6 +794,7 @@ void pf_writer_flush(pf_writer *w)
 {
 	uv_timer_stop(&w->flush_timer);
 	pf_queue_cut(w->q);
+	spool_drain(w);
 	pump(w);
 }
 
@@ -805,6 +818,14 @@ int pf_writer_adopt(pf_writer *w, pf_writer *old)
 		w->spool = old->spool;
 		old->spool = NULL;
 		old->spooling = 0;
+		if (old->o->spool_limit != w->o->spool_limit || old->o->spool_fsync != w->o->spool_fsync) {
+			/* Options are taken at open: open it again with the new ones
+			 * (the lock passes from the close to the open). */
+			pf_spool_close(w->spool);
+			w->spool = NULL;
+			open_spool(w);
+			return 0;
+		}
 		w->spooling = pf_spool_pending(w->spool) > 0;
 		if (w->spooling)
 			pf_log(PF_LOG_INFO, w->kv, "took over the spool %s: %llu points held by the previous "
@@ -960,6 +981,13 @@ void pf_writer_close(pf_writer *w, void (*done)(void *ud), void *ud)
 
 /* ---- creation ---- */
 
+static void open_retry_cb(uv_timer_t *t)
+{
+	pf_writer *w = t->data;
+	if (w->spool == NULL && !w->stopping)
+		open_spool(w);
+}
+
 /* Opens the spool (parents made as needed, 0700) and, when it holds
  * batches from before, starts replaying them. A spool that cannot be used
  * is logged: the output then keeps its points in memory only. */
@@ -982,6 +1010,13 @@ static void open_spool(pf_writer *w)
 	pf_spool_opts so = { .dir = w->spool_dir, .max_bytes = o->spool_limit, .fsync = o->spool_fsync };
 	char err[512];
 	w->spool = pf_spool_open(&so, err, sizeof err);
+	if (w->spool == NULL && errno == EBUSY && !w->stopping) {
+		/* The previous output of this name (removed or changed by a
+		 * reload) still closes and holds it: try again shortly. */
+		pf_log(PF_LOG_INFO, w->kv, "%s; trying again in 1s (memory only until then)", err);
+		uv_timer_start(&w->spool_timer, open_retry_cb, 1000, 0);
+		return;
+	}
 	if (w->spool == NULL) {
 		pf_log(PF_LOG_ERROR, w->kv, "%s; this output keeps its points in memory only (set "
 		       "state_directory, or spool = false)", err);

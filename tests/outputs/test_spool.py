@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_spool.py: the InfluxDB outputs' disk spool, end to end.
 
-    test_spool.py kill | restart | diskfull | corrupt
+    test_spool.py kill | restart | diskfull | corrupt | split
 
 kill: a real InfluxDB 1.x and VictoriaMetrics (v2 API) are down for a
   minute while the daemon scrapes every second; the test then stops the
@@ -20,6 +20,8 @@ diskfull: the state directory is a 1 MiB tmpfs; the server is down, the
   /metrics), then the disk fills (appends fail: logged, the batches stay in
   memory); no crash; when space returns (a bigger tmpfs under the same
   path) and the server is back, writes flow again.
+split: a 413 for a batch replayed from the spool: its halves are spooled
+  again and every line arrives exactly once.
 corrupt: a spool with a torn record at its tail, a flipped byte in an
   earlier segment and a stray file: the daemon reports each (file, what was
   cut), sends every intact record exactly once, and never sends garbage.
@@ -298,7 +300,36 @@ def case_corrupt():
         check(os.path.exists(os.path.join(sd, "notes.txt")), "corrupt: the stray file is left alone")
 
 
-CASES = {"kill": case_kill, "restart": case_restart, "diskfull": case_diskfull, "corrupt": case_corrupt}
+def case_split():
+    """A 413 for a batch replayed from the spool: its halves go back to the
+    spool, every line is delivered exactly once."""
+    d = tmpdir()
+    p = payload(d)
+    out = os.path.join(d, "out.lp")
+    script = [{"status": 503, "times": 4}, {"status": 413, "times": 2}]
+    with FaultServer("--payload", p) as fs, WriteServer("--script", json.dumps(script)) as ws:
+        with Daemon(d, wconf(fs, ws, out)) as dm:
+            dm.wait(lambda: ws.stats()["script_left"] == 0, 20, "split: the 503s and 413s answered")
+            dm.wait(lambda: log_lines(dm.log(), "spool replayed"), 20, "split: the spool replayed")
+            time.sleep(1)
+            check(dm.stop() == 0, "split: exit 0")
+            log = dm.log()
+        writes = ws.writes()
+        refused = [w for w in writes if w["answer"] == 413]
+        check(len(refused) == 2, "split: two writes answered 413 (%d)" % len(refused))
+        if refused:
+            # The first refused batch arrives as two smaller writes.
+            lines = set(write_lines(refused[0]))
+            parts = [w for w in writes if w["accepted"] and set(write_lines(w)) & lines]
+            check(len(parts) >= 2 and all(len(write_lines(w)) < len(lines) for w in parts),
+                  "split: the refused batch went out in halves (%r lines of %d)"
+                  % ([len(write_lines(w)) for w in parts], len(lines)))
+        check("Sanitizer" not in log, "split: no sanitizer report")
+        check_delivery("split", read_lines(out), writes)
+
+
+CASES = {"kill": case_kill, "restart": case_restart, "diskfull": case_diskfull, "corrupt": case_corrupt,
+         "split": case_split}
 
 if __name__ == "__main__":
     if len(sys.argv) != 2 or sys.argv[1] not in CASES:
