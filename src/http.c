@@ -81,6 +81,15 @@
 /* curl's receive buffer (CURLOPT_BUFFERSIZE) of each transfer. */
 #define RECV_BUFFER (64L * 1024)
 
+/* Body bytes one transfer may hand over in one turn (one call into curl
+ * from the loop). libcurl 7.88 reads a socket for as long as it has data:
+ * a fast local target of 64 MiB was read, parsed and encoded in one call
+ * of 1.4 s, in which no other target was served and every other timer was
+ * late (tests/faults big). Over the budget the transfer is paused and
+ * resumed by h->resume, an idle handle: the loop polls every other socket,
+ * without waiting, in between. 1 MiB is about a millisecond of parsing. */
+#define TURN_BUDGET ((uint64_t)1024 * 1024)
+
 enum xfer_state {
 	XF_PENDING_ADD, /* created inside a curl callback; added by kick */
 	XF_RUNNING,     /* in the multi handle */
@@ -107,6 +116,11 @@ struct pf_http_xfer {
 	int header_done;     /* on_header decided (called or skipped) */
 	int deliver;         /* final response is 2xx: feed on_data */
 	int https;           /* the target URL is https */
+	int paused;          /* over its TURN_BUDGET: h->resume unpauses it */
+	int refused;         /* on_write refused the data held over a pause:
+			      * on_kick ends it as curl would have */
+	uint64_t turn;       /* h->turn when turn_bytes started counting */
+	uint64_t turn_bytes; /* body bytes taken in that turn */
 	uint64_t max_body;
 	uint64_t timeout_ms;
 	uint64_t seen_bytes; /* decompressed body bytes received, all statuses */
@@ -129,6 +143,8 @@ struct pf_http {
 	CURLM *multi;
 	uv_timer_t timer;   /* curl's timeout */
 	uv_timer_t kick;    /* deferred curl work (see re-entrancy above) */
+	uv_idle_t resume;   /* unpauses the transfers over their TURN_BUDGET */
+	uint64_t turn;      /* calls into curl from the loop, for TURN_BUDGET */
 	pf_http_xfer *xfers;
 	struct sock_ctx **fds; /* fd -> live poll struct */
 	size_t nfds;
@@ -237,6 +253,8 @@ static int fd_table_put(pf_http *h, curl_socket_t fd, struct sock_ctx *c)
 static void socket_action(pf_http *h, curl_socket_t fd, int flags)
 {
 	int running;
+	if (h->in_curl == 0)
+		h->turn++;
 	h->in_curl++;
 	CURLMcode mc = curl_multi_socket_action(h->multi, fd, flags, &running);
 	h->in_curl--;
@@ -644,14 +662,53 @@ static int decide_header(pf_http_xfer *x)
 	return 0;
 }
 
+/* Unpauses every transfer paused over its TURN_BUDGET, each in a turn of
+ * its own. curl hands over the data it held at once and reads the socket
+ * again at its next timeout (0 ms). Nothing is freed inside curl_easy_pause
+ * (transfers end in check_multi_info and on_kick), so the list holds. */
+static void on_resume(uv_idle_t *idle)
+{
+	pf_http *h = idle->data;
+	(void)uv_idle_stop(idle);
+	for (pf_http_xfer *x = h->xfers; x && !h->closing; x = x->next) {
+		if (!x->paused)
+			continue;
+		x->paused = 0;
+		if (x->cancelled)
+			continue; /* on_kick ends it */
+		h->turn++;
+		h->in_curl++;
+		CURLcode rc = curl_easy_pause(x->easy, CURLPAUSE_CONT);
+		h->in_curl--;
+		if (rc != CURLE_OK && !x->paused) {
+			/* on_write refused the held data (the body limit, or
+			 * on_data failed): curl does not wake the transfer up
+			 * again, so on_kick ends it with curl's write error. */
+			x->refused = 1;
+			kick(h);
+		}
+	}
+}
+
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
 {
 	pf_http_xfer *x = ud;
 	size_t len = size * n;
-	if (x->cancelled || x->h->closing)
+	pf_http *h = x->h;
+	if (x->cancelled || h->closing || x->aborted || x->too_big)
 		return CURL_WRITEFUNC_ERROR;
 	if (!x->header_done && decide_header(x) != 0)
 		return CURL_WRITEFUNC_ERROR;
+	if (x->turn != h->turn) {
+		x->turn = h->turn;
+		x->turn_bytes = 0;
+	} else if (x->turn_bytes >= TURN_BUDGET && !h->torn_down) {
+		/* curl keeps p and hands it over again when unpaused. */
+		x->paused = 1;
+		(void)uv_idle_start(&h->resume, on_resume);
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	x->turn_bytes += len;
 	if (x->deliver && x->seen_bytes + len > x->max_body) {
 		/* The limit is on the bodies we deliver; an error body is only
 		 * sampled below, so its size never changes what the status means. */
@@ -1067,6 +1124,7 @@ static void teardown(pf_http *h)
 	}
 	uv_close((uv_handle_t *)&h->timer, on_handle_close);
 	uv_close((uv_handle_t *)&h->kick, on_handle_close);
+	uv_close((uv_handle_t *)&h->resume, on_handle_close);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -1081,12 +1139,14 @@ static void on_kick(uv_timer_t *t)
 	for (;;) {
 		pf_http_xfer *x;
 		for (x = h->xfers; x; x = x->next)
-			if (x->cancelled || x->state == XF_PENDING_ADD)
+			if (x->cancelled || x->refused || x->state == XF_PENDING_ADD)
 				break;
 		if (!x)
 			break;
 		if (x->cancelled) {
 			finish(x, CURLE_ABORTED_BY_CALLBACK);
+		} else if (x->refused) {
+			finish(x, CURLE_WRITE_ERROR);
 		} else {
 			CURLMcode mc = curl_multi_add_handle(h->multi, x->easy);
 			if (mc != CURLM_OK) {
@@ -1181,6 +1241,9 @@ pf_http *pf_http_new(uv_loop_t *loop)
 		return NULL;
 	}
 	h->kick.data = h;
+	h->live_handles++;
+	(void)uv_idle_init(loop, &h->resume); /* cannot fail */
+	h->resume.data = h;
 	h->live_handles++;
 	return h;
 fail:

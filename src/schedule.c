@@ -288,6 +288,10 @@ int pf_sched_start(pf_sched *s, int once)
 	if (s->heap == NULL)
 		return -ENOMEM;
 	s->armed = 1;
+	/* The loop's clock and the wall clock read together: the loop's is
+	 * cached at the top of the iteration, and a reload that spent 200 ms
+	 * building its generation put every target 200 ms off its grid. */
+	uv_update_time(s->loop);
 	uint64_t now = uv_now(s->loop);
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
