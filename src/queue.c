@@ -18,11 +18,25 @@
  * (a few targets, short flush interval) does not reserve batch_bytes. */
 #define OPEN_MIN_CAP (64u * 1024u)
 
+/* Delivered batches kept to be filled again. At a high rate every batch
+ * fills up (batch_lines or batch_bytes); growing each from OPEN_MIN_CAP by
+ * realloc, then freeing it, copied each byte once more and faulted in
+ * fresh pages for every batch: about a quarter of the daemon's CPU at
+ * 1,000 targets every 5 s (perf; page faults are dear under
+ * virtualisation). So a new batch starts at the size the last full one
+ * reached, and delivered ones of that size are recycled; two cover the
+ * default of two writes in flight. */
+#define SPARES 2
+
 struct pf_queue {
 	pf_queue_opts o;
 	pf_batch *head, *tail;  /* waiting, in order-key order */
 	pf_batch *open;         /* being filled; not in the list */
 	size_t open_cap;        /* data bytes open can hold */
+	pf_batch *spare[SPARES]; /* recycled, cap >= full_cap */
+	size_t nspare;
+	size_t full_cap;        /* what the last batch sealed full needed, plus
+				 * 1/8: where a new one starts */
 	uint64_t next_seq;
 	pf_queue_stats st;
 };
@@ -47,6 +61,8 @@ void pf_queue_free(pf_queue *q)
 	if (!q)
 		return;
 	pf_queue_clear(q);
+	while (q->nspare > 0)
+		free(q->spare[--q->nspare]);
 	free(q);
 }
 
@@ -110,18 +126,27 @@ static void enforce_limit(pf_queue *q)
 	}
 }
 
-/* Seals the open batch: it joins the waiting ones (the newest). */
-static void seal(pf_queue *q)
+/* Seals the open batch: it joins the waiting ones (the newest). full: it
+ * is sealed for reaching batch_lines or batch_bytes (not cut by time). */
+static void seal(pf_queue *q, int full)
 {
 	pf_batch *b = q->open;
 	if (!b || b->lines == 0)
 		return;
-	/* Give back what the growth reserved beyond a page or so; a failed
-	 * shrink keeps the larger block, which is still correct. */
-	if (q->open_cap - b->len > 4096) {
+	if (full) {
+		size_t c = b->len + b->len / 8;
+		q->full_cap = c < q->o.batch_bytes ? c : q->o.batch_bytes;
+	}
+	/* Give back what was reserved beyond a quarter (a batch cut by the
+	 * flush interval, mostly): waiting batches are counted by their
+	 * length. In place, no copy; a failed shrink keeps the larger block,
+	 * which is still correct. */
+	if (q->open_cap - b->len > 4096 && q->open_cap - b->len > q->open_cap / 4) {
 		pf_batch *s = realloc(b, sizeof *b + b->len);
-		if (s)
+		if (s) {
 			b = s;
+			b->cap = b->len;
+		}
 	}
 	q->open = NULL;
 	q->open_cap = 0;
@@ -148,7 +173,16 @@ static int reserve_open(pf_queue *q, size_t more)
 	if (q->open && q->open_cap - used >= more)
 		return 0;
 	size_t want = used + more;
-	size_t cap = q->open_cap ? q->open_cap : OPEN_MIN_CAP;
+	if (!q->open && q->nspare > 0 && want <= q->spare[q->nspare - 1]->cap) {
+		pf_batch *b = q->spare[--q->nspare];
+		size_t cap = b->cap;
+		memset(b, 0, sizeof *b);
+		b->cap = cap;
+		q->open = b;
+		q->open_cap = cap;
+		return 0;
+	}
+	size_t cap = q->open_cap ? q->open_cap : q->full_cap > OPEN_MIN_CAP ? q->full_cap : OPEN_MIN_CAP;
 	while (cap < want)
 		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
 	/* Normal batches never need more than batch_bytes; a single long line
@@ -162,6 +196,7 @@ static int reserve_open(pf_queue *q, size_t more)
 		return -ENOMEM;
 	if (!q->open)
 		memset(b, 0, sizeof *b);
+	b->cap = cap;
 	q->open = b;
 	q->open_cap = cap;
 	return 0;
@@ -225,7 +260,7 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n)
 		}
 		if (k == 0) {
 			if (nlines > 0) { /* full: the next line starts a new batch */
-				seal(q);
+				seal(q, 1);
 				continue;
 			}
 			/* An empty batch and no room: a line longer than
@@ -245,7 +280,7 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n)
 		}
 		put_run(q, s, p, k, add_nl);
 		if (q->open->lines >= q->o.batch_lines || q->open->len >= q->o.batch_bytes)
-			seal(q);
+			seal(q, 1);
 		enforce_limit(q);
 	}
 	sync_total(q);
@@ -254,7 +289,7 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n)
 
 void pf_queue_cut(pf_queue *q)
 {
-	seal(q);
+	seal(q, 0);
 	sync_total(q);
 }
 
@@ -262,7 +297,7 @@ int pf_queue_take(pf_queue *dst, pf_queue *src)
 {
 	if (dst->head || (dst->open && dst->open->lines) || dst->st.inflight_batches)
 		return -EBUSY;
-	seal(src);
+	seal(src, 0);
 	pf_batch *b;
 	while ((b = take_head(src)) != NULL)
 		insert_waiting(dst, b); /* in order: each goes to the tail */
@@ -293,7 +328,13 @@ static void lent_back(pf_queue *q, const pf_batch *b)
 void pf_queue_done(pf_queue *q, pf_batch *b)
 {
 	lent_back(q, b);
-	free(b);
+	/* Of about the size a full batch needs now (a larger line mix makes
+	 * the next grow once, in place when it can). */
+	if (q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 && b->cap <= q->o.batch_bytes &&
+	    q->nspare < SPARES)
+		q->spare[q->nspare++] = b;
+	else
+		free(b);
 	sync_total(q);
 }
 
@@ -331,8 +372,9 @@ int pf_queue_split(pf_queue *q, pf_batch *b)
 		free(y);
 		return -ENOMEM;
 	}
-	*x = (pf_batch){ .seq = b->seq, .off = b->off, .len = cut, .lines = want };
-	*y = (pf_batch){ .seq = b->seq, .off = b->off + cut, .len = b->len - cut, .lines = b->lines - want };
+	*x = (pf_batch){ .seq = b->seq, .off = b->off, .len = cut, .lines = want, .cap = cut };
+	*y = (pf_batch){ .seq = b->seq, .off = b->off + cut, .len = b->len - cut, .lines = b->lines - want,
+			 .cap = b->len - cut };
 	memcpy(x->data, b->data, cut);
 	memcpy(y->data, b->data + cut, b->len - cut);
 	lent_back(q, b);

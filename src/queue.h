@@ -7,7 +7,7 @@
  * batch_lines or batch_bytes, or when the writer's flush interval calls
  * pf_queue_cut(). Sealed batches wait in order; the writer pops the oldest
  * (it is then "in flight"), and answers for it with exactly one of
- * pf_queue_done() (delivered or given up: freed), pf_queue_requeue() (back
+ * pf_queue_done() (delivered or given up: freed or recycled), pf_queue_requeue() (back
  * to its place at the front, so a retry keeps the order) or
  * pf_queue_split() (a 413: two halves in its place).
  *
@@ -38,6 +38,7 @@ typedef struct pf_batch {
 				 * of a split keep seq): the order key */
 	size_t len;             /* bytes of data, whole lines */
 	size_t lines;           /* lines (= points) in data */
+	size_t cap;             /* bytes allocated for data (>= len) */
 	char data[];
 } pf_batch;
 
@@ -95,7 +96,8 @@ int pf_queue_take(pf_queue *dst, pf_queue *src);
 pf_batch *pf_queue_pop(pf_queue *q);
 
 /* Hands back a batch in flight that is finished with (delivered, rejected,
- * dropped by the caller): it is freed. */
+ * dropped by the caller): it is freed, or kept to be filled again (a few of
+ * the full batch_bytes; freed with the queue). */
 void pf_queue_done(pf_queue *q, pf_batch *b);
 
 /* Hands back a batch in flight to be sent again: it goes back among the

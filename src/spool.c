@@ -1066,6 +1066,7 @@ int pf_spool_peek(pf_spool *s, pf_batch **out)
 		b->seq = 0;
 		b->off = 0;
 		b->len = s->head.len;
+		b->cap = s->head.len;
 		b->lines = (size_t)s->head.lines;
 		s->peeked = 1;
 		s->stale = 0;
