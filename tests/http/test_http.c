@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -95,6 +96,10 @@ struct get {
 	int abort_on_data;
 	int cancel_on_data;     /* pf_http_cancel(self) from on_data */
 	int close_on_data;      /* pf_http_close from on_data */
+	int slow_data;          /* on_data takes 1 ms, as parsing 64 KiB does */
+	unsigned long turn;     /* g_turn at the last on_data */
+	size_t turn_bytes;      /* handed over in that loop iteration */
+	size_t max_turn_bytes;
 	pf_http_xfer *xfer;
 	struct get *then;       /* started from this one's on_done */
 };
@@ -132,9 +137,29 @@ static int g_on_header(void *ud, long status, const char *ct)
 	return 0;
 }
 
+/* Loop iterations, counted by a uv_check handle where a test starts one. */
+static unsigned long g_turn;
+
+static void on_check(uv_check_t *c)
+{
+	(void)c;
+	g_turn++;
+}
+
 static int g_on_data(void *ud, const char *p, size_t n)
 {
 	struct get *g = ud;
+	if (g->turn != g_turn) {
+		g->turn = g_turn;
+		g->turn_bytes = 0;
+	}
+	g->turn_bytes += n;
+	if (g->turn_bytes > g->max_turn_bytes)
+		g->max_turn_bytes = g->turn_bytes;
+	if (g->slow_data) {
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
 	if (g->header_calls == 0)
 		g->header_after_data = 1;
 	if (g->len + n > g->cap) {
@@ -474,6 +499,52 @@ static void t_big(void)
 	CHECK(g[2].r.ok && g[2].len == 1000000);
 	for (int i = 0; i < 3; i++)
 		get_free(&g[i]);
+}
+
+/* A fast body is taken in slices, one loop iteration at a time, not in one
+ * call into curl (libcurl 7.88 reads a socket while it has data: the whole
+ * 8 MB here, had on_data not paused it), and arrives whole and in order. */
+static void t_big_turns(void)
+{
+	struct run r;
+	run_init(&r);
+	uv_check_t chk;
+	CHECK(uv_check_init(&r.loop, &chk) == 0);
+	CHECK(uv_check_start(&chk, on_check) == 0);
+	uv_unref((uv_handle_t *)&chk);
+	struct get g[3];
+	get_init(&g[0], http_url("/big?bytes=8000000"));
+	get_init(&g[1], http_url("/big?bytes=8000000&chunked=1"));
+	get_init(&g[2], http_url("/metrics"));
+	for (int i = 0; i < 2; i++)
+		g[i].slow_data = 1;
+	for (int i = 0; i < 3; i++)
+		CHECK(start(&r, &g[i]) == 0);
+	CHECK(uv_run(&r.loop, UV_RUN_DEFAULT) == 0);
+	CHECK(r.closed == 1);
+	uv_close((uv_handle_t *)&chk, NULL);
+	CHECK(uv_run(&r.loop, UV_RUN_DEFAULT) == 0);
+	CHECK(uv_loop_close(&r.loop) == 0);
+	static const char line[] = "big_metric_total{label=\"value\"} 12345\n";
+	size_t ll = sizeof line - 1, n = 8000000;
+	char *want = malloc(n);
+	CHECK(want != NULL);
+	if (!want)
+		return;
+	for (size_t i = 0; i < n; i++)
+		want[i] = line[i % ll];
+	for (int i = 0; i < 2; i++) {
+		show("big turns", &g[i]);
+		printf("# big turns: at most %zu bytes in one loop iteration\n", g[i].max_turn_bytes);
+		CHECK(g[i].done_calls == 1 && g[i].r.ok);
+		CHECK(body_is(&g[i], want, n));
+		/* 1 MiB per call into curl, a call or two per iteration. */
+		CHECK(g[i].max_turn_bytes <= 3u << 20);
+	}
+	CHECK(g[2].r.ok && body_is(&g[2], g_payload, g_payload_len));
+	for (int i = 0; i < 3; i++)
+		get_free(&g[i]);
+	free(want);
 }
 
 static void t_garbage(void)
@@ -836,6 +907,7 @@ static const struct {
 	{ "gzip decompressed", t_gzip },
 	{ "gzip bomb cut at max_body", t_gzip_bomb },
 	{ "big bodies cut at max_body", t_big },
+	{ "a fast big body is taken 1 MiB a turn, whole", t_big_turns },
 	{ "garbage delivered as bytes", t_garbage },
 	{ "connection reset", t_reset },
 	{ "connection refused", t_refused },
