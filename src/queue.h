@@ -96,8 +96,9 @@ int pf_queue_take(pf_queue *dst, pf_queue *src);
 pf_batch *pf_queue_pop(pf_queue *q);
 
 /* Hands back a batch in flight that is finished with (delivered, rejected,
- * dropped by the caller): it is freed, or kept to be filled again (a few of
- * the full batch_bytes; freed with the queue). */
+ * dropped by the caller): it is freed, or kept to be filled again (at most
+ * two, of about the size a full batch needs; not counted in the limit,
+ * freed with the queue). */
 void pf_queue_done(pf_queue *q, pf_batch *b);
 
 /* Hands back a batch in flight to be sent again: it goes back among the
