@@ -32,7 +32,6 @@ struct pf_queue {
 	pf_queue_opts o;
 	pf_batch *head, *tail;  /* waiting, in order-key order */
 	pf_batch *open;         /* being filled; not in the list */
-	size_t open_cap;        /* data bytes open can hold */
 	pf_batch *spare[SPARES]; /* recycled, cap >= full_cap */
 	size_t nspare;
 	size_t full_cap;        /* what the last batch sealed full needed, plus
@@ -141,7 +140,7 @@ static void seal(pf_queue *q, int full)
 	 * flush interval, mostly): waiting batches are counted by their
 	 * length. In place, no copy; a failed shrink keeps the larger block,
 	 * which is still correct. */
-	if (q->open_cap - b->len > 4096 && q->open_cap - b->len > q->open_cap / 4) {
+	if (b->cap - b->len > 4096 && b->cap - b->len > b->cap / 4) {
 		pf_batch *s = realloc(b, sizeof *b + b->len);
 		if (s) {
 			b = s;
@@ -149,7 +148,6 @@ static void seal(pf_queue *q, int full)
 		}
 	}
 	q->open = NULL;
-	q->open_cap = 0;
 	q->st.open_bytes = 0;
 	q->st.open_lines = 0;
 	b->seq = q->next_seq++;
@@ -170,7 +168,7 @@ static void seal(pf_queue *q, int full)
 static int reserve_open(pf_queue *q, size_t more)
 {
 	size_t used = q->open ? q->open->len : 0;
-	if (q->open && q->open_cap - used >= more)
+	if (q->open && q->open->cap - used >= more)
 		return 0;
 	size_t want = used + more;
 	if (!q->open && q->nspare > 0 && want <= q->spare[q->nspare - 1]->cap) {
@@ -179,10 +177,9 @@ static int reserve_open(pf_queue *q, size_t more)
 		memset(b, 0, sizeof *b);
 		b->cap = cap;
 		q->open = b;
-		q->open_cap = cap;
 		return 0;
 	}
-	size_t cap = q->open_cap ? q->open_cap : q->full_cap > OPEN_MIN_CAP ? q->full_cap : OPEN_MIN_CAP;
+	size_t cap = q->open ? q->open->cap : q->full_cap > OPEN_MIN_CAP ? q->full_cap : OPEN_MIN_CAP;
 	while (cap < want)
 		cap = cap > SIZE_MAX / 2 ? want : cap * 2;
 	/* Normal batches never need more than batch_bytes; a single long line
@@ -198,7 +195,6 @@ static int reserve_open(pf_queue *q, size_t more)
 		memset(b, 0, sizeof *b);
 	b->cap = cap;
 	q->open = b;
-	q->open_cap = cap;
 	return 0;
 }
 
@@ -397,7 +393,6 @@ uint64_t pf_queue_clear(pf_queue *q)
 		lines += q->open->lines;
 		free(q->open);
 		q->open = NULL;
-		q->open_cap = 0;
 		q->st.open_bytes = 0;
 		q->st.open_lines = 0;
 	}
