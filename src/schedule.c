@@ -288,14 +288,19 @@ int pf_sched_start(pf_sched *s, int once)
 	if (s->heap == NULL)
 		return -ENOMEM;
 	s->armed = 1;
-	/* The loop's clock and the wall clock read together: the loop's is
-	 * cached at the top of the iteration, and a reload that spent 200 ms
-	 * building its generation put every target 200 ms off its grid. */
-	uv_update_time(s->loop);
+	/* The grid is on the wall clock, due times on the loop's, which was
+	 * read at the top of this iteration: the wall clock is taken back to
+	 * that instant. A reload that spent 200 ms building its generation
+	 * then neither puts the targets 200 ms off their grid nor loses a tick
+	 * that fell due meanwhile (it is due now and runs at once). A tick due
+	 * exactly at the loop's time had its turn in the old schedule. */
 	uint64_t now = uv_now(s->loop);
+	uint64_t fresh = uv_hrtime() / 1000000;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t wall = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (fresh > now && wall > fresh - now)
+		wall -= fresh - now;
 	for (size_t i = 0; i < s->n; i++) {
 		target *t = &s->t[i];
 		if (once) {
@@ -303,7 +308,8 @@ int pf_sched_start(pf_sched *s, int once)
 			continue;
 		}
 		uint64_t phase = wall % t->interval;
-		t->due = now + (t->offset + t->interval - phase) % t->interval;
+		uint64_t wait = (t->offset + t->interval - phase) % t->interval;
+		t->due = now + (wait ? wait : t->interval);
 		arm(s, t);
 	}
 	rearm(s);
