@@ -6,7 +6,9 @@
  * Listens on N consecutive ports of 127.0.0.1 (from --base, default 20000;
  * ports that are taken are skipped) and answers every GET with the payload
  * (Content-Type text/plain; version=0.0.4), HTTP/1.1 keep-alive, as a fleet
- * of node_exporters would. Prints "READY first-last" on stdout once it
+ * of node_exporters would. --gzip: a request that accepts gzip gets the
+ * payload gzipped (zlib level 6, compressed once at start), as
+ * node_exporter and every client_golang exporter answer Prometheus. Prints "READY first-last" on stdout once it
  * listens, and on SIGINT/SIGTERM prints how many requests it served. One
  * thread, one libuv loop: it must cost little next to what it measures.
  * Only loopback addresses are used.
@@ -17,14 +19,19 @@
 #include <string.h>
 
 #include <uv.h>
+#ifdef FLEET_GZIP
+#include <zlib.h>
+#endif
 
 typedef struct conn {
 	uv_tcp_t tcp;
 	char req[4096]; /* the tail of the request stream, to find "\r\n\r\n" */
 	size_t len;
+	int gz;         /* this request accepts gzip (seen in its headers) */
 } conn;
 
 static uv_buf_t response;  /* headers + body, sent as one buffer */
+static uv_buf_t response_gz; /* the same gzipped (--gzip), else len 0 */
 static uint64_t served;
 static uv_loop_t *loop;
 
@@ -59,10 +66,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		char ch = buf->base[i];
 		if (c->len < sizeof(c->req))
 			c->req[c->len++] = ch;
+		/* "gzip" in the headers: Accept-Encoding is the only header of
+		 * a scrape request that names it. */
+		if (c->len >= 4 && memcmp(c->req + c->len - 4, "gzip", 4) == 0)
+			c->gz = 1;
 		if (c->len >= 4 && memcmp(c->req + c->len - 4, "\r\n\r\n", 4) == 0) {
 			c->len = 0;
+			const uv_buf_t *r = c->gz && response_gz.len ? &response_gz : &response;
+			c->gz = 0;
 			uv_write_t *w = malloc(sizeof(*w));
-			if (w == NULL || uv_write(w, s, &response, 1, on_write) != 0) {
+			if (w == NULL || uv_write(w, s, r, 1, on_write) != 0) {
 				free(w);
 				uv_close((uv_handle_t *)s, on_close);
 				return;
@@ -119,7 +132,7 @@ static char *slurp(const char *path, size_t *n)
 int main(int argc, char **argv)
 {
 	const char *payload = NULL;
-	int ports = 100, base = 20000;
+	int ports = 100, base = 20000, gz = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--payload") == 0 && i + 1 < argc)
 			payload = argv[++i];
@@ -127,8 +140,10 @@ int main(int argc, char **argv)
 			ports = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--base") == 0 && i + 1 < argc)
 			base = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--gzip") == 0)
+			gz = 1;
 		else {
-			fprintf(stderr, "usage: fleet --payload FILE [--ports N] [--base PORT]\n");
+			fprintf(stderr, "usage: fleet --payload FILE [--ports N] [--base PORT] [--gzip]\n");
 			return 2;
 		}
 	}
@@ -146,6 +161,40 @@ int main(int argc, char **argv)
 	memcpy(all, head, (size_t)hl);
 	memcpy(all + hl, body, blen);
 	response = uv_buf_init(all, (unsigned)((size_t)hl + blen));
+	if (gz) {
+#ifndef FLEET_GZIP
+		fprintf(stderr, "fleet: --gzip needs zlib at build time (zlib1g-dev)\n");
+		return 2;
+#else
+		z_stream z;
+		memset(&z, 0, sizeof(z));
+		uLong cap = compressBound((uLong)blen) + 64;
+		unsigned char *zb = malloc(cap);
+		/* windowBits 15 + 16: a gzip wrapper. */
+		if (zb == NULL || deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+			fprintf(stderr, "fleet: cannot gzip the payload\n");
+			return 2;
+		}
+		z.next_in = (unsigned char *)body;
+		z.avail_in = (uInt)blen;
+		z.next_out = zb;
+		z.avail_out = (uInt)cap;
+		if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+			fprintf(stderr, "fleet: cannot gzip the payload\n");
+			return 2;
+		}
+		size_t zlen = z.total_out;
+		deflateEnd(&z);
+		hl = snprintf(head, sizeof(head),
+			      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			      "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zlen);
+		char *allz = malloc((size_t)hl + zlen);
+		memcpy(allz, head, (size_t)hl);
+		memcpy(allz + hl, zb, zlen);
+		response_gz = uv_buf_init(allz, (unsigned)((size_t)hl + zlen));
+		free(zb);
+#endif
+	}
 	free(body);
 
 	signal(SIGPIPE, SIG_IGN);
