@@ -54,6 +54,7 @@
 
 #include <curl/curl.h>
 
+#include "gzip.h"
 #include "hash.h"
 #include "log.h"
 #include "pf_version.h"
@@ -131,6 +132,19 @@ struct pf_http_xfer {
 	int big_upload;      /* set CURLOPT_UPLOAD_BUFFERSIZE: easy_put frees it */
 	int refused;         /* on_write refused the data held over a pause:
 			      * on_kick ends it as curl would have */
+	int gz_ok;           /* req.gzip: Accept-Encoding: gzip, raw bodies */
+	int gz;              /* the final response's Content-Encoding: 1 gzip,
+			      * -1 another one (refused), 0 none */
+	const char *fail;    /* why it failed, when neither curl nor a limit says */
+	int gz_done;         /* its body was decompressed (or failed to) */
+	int draining;        /* curl is done; the decompressed body is still
+			      * being handed over, TURN_BUDGET a turn */
+	CURLcode drain_rc;   /* curl's result, for finish() after the drain */
+	uint64_t drain_pass; /* h->resume_pass of its last hand-over */
+	unsigned char *zin;  /* the gzip body as it came (gz and deliver) */
+	size_t zin_len, zin_cap;
+	char *zout;          /* zin decompressed; handed over from zout_off */
+	size_t zout_len, zout_off;
 	uint64_t turn;       /* h->turn when turn_bytes started counting */
 	uint64_t turn_bytes; /* body bytes taken in that turn */
 	uint64_t max_body;
@@ -155,7 +169,10 @@ struct pf_http {
 	CURLM *multi;
 	uv_timer_t timer;   /* curl's timeout */
 	uv_timer_t kick;    /* deferred curl work (see re-entrancy above) */
-	uv_idle_t resume;   /* unpauses the transfers over their TURN_BUDGET */
+	uv_idle_t resume;   /* unpauses the transfers over their TURN_BUDGET,
+			     * and hands decompressed bodies over */
+	uint64_t resume_pass; /* on_resume calls */
+	pf_gunzip *gunzip;  /* made on the first gzip body */
 	uint64_t turn;      /* calls into curl from the loop, for TURN_BUDGET */
 	pf_http_xfer *xfers;
 	struct sock_ctx **fds; /* fd -> live poll struct */
@@ -177,6 +194,7 @@ static unsigned g_curl_users;
 
 static void check_multi_info(pf_http *h);
 static void kick(pf_http *h);
+static void on_resume(uv_idle_t *idle);
 
 static uint64_t now_ns(void)
 {
@@ -219,6 +237,7 @@ static void maybe_free(pf_http *h)
 		return;
 	void (*done)(void *) = h->close_done;
 	void *ud = h->close_ud;
+	pf_gunzip_free(h->gunzip);
 	free(h->fds);
 	free(h);
 	if (--g_curl_users == 0)
@@ -457,6 +476,10 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 		str_append(e, cap, tmp);
 		return;
 	}
+	if (x->fail) {
+		str_append(e, cap, x->fail);
+		return;
+	}
 	switch (rc) {
 	case CURLE_OK:
 		if (r->status >= 200 && r->status < 300)
@@ -539,11 +562,73 @@ static void describe_error(pf_http_xfer *x, CURLcode rc, pf_http_result *r)
 
 /* Reports x to its owner and frees it. rc is curl's result, or CURLE_OK
  * for a transfer that never ran (cancelled before it was added). */
+/* Decompresses x's gzip body into zout. Returns curl's result to report. */
+static CURLcode gz_decode(pf_http_xfer *x)
+{
+	pf_http *h = x->h;
+	if (!h->gunzip)
+		h->gunzip = pf_gunzip_new();
+	int r = h->gunzip ? pf_gunzip_run(h->gunzip, x->zin, x->zin_len,
+					  x->max_body > SIZE_MAX ? SIZE_MAX : (size_t)x->max_body,
+					  &x->zout, &x->zout_len)
+			  : -ENOMEM;
+	free(x->zin);
+	x->zin = NULL;
+	x->zin_len = x->zin_cap = 0;
+	if (r == -EFBIG) {
+		x->too_big = 1;
+		return CURLE_OK;
+	}
+	if (r == -EBADMSG) {
+		x->fail = "the gzip body is corrupt or truncated (bad header, data, CRC or length)";
+		return CURLE_BAD_CONTENT_ENCODING;
+	}
+	if (r < 0) {
+		x->fail = "out of memory decompressing the gzip body";
+		return CURLE_OUT_OF_MEMORY;
+	}
+	x->seen_bytes = x->zout_len;
+	return CURLE_OK;
+}
+
+/* Hands the next TURN_BUDGET bytes of x's decompressed body to on_data.
+ * Returns 1 while some is left. */
+static int hand_over(pf_http_xfer *x)
+{
+	size_t left = x->zout_len - x->zout_off;
+	size_t n = left < TURN_BUDGET ? left : (size_t)TURN_BUDGET;
+	if (n > 0 && x->on_data && x->on_data(x->ud, x->zout + x->zout_off, n) != 0) {
+		x->aborted = 1;
+		return 0;
+	}
+	x->zout_off += n;
+	x->body_bytes += n;
+	return x->zout_off < x->zout_len;
+}
+
 static void finish(pf_http_xfer *x, CURLcode rc)
 {
 	pf_http *h = x->h;
 	pf_http_result r;
 	memset(&r, 0, sizeof r);
+
+	/* A gzip body: decompressed now, and handed over TURN_BUDGET a turn
+	 * (drain); the transfer ends when all is handed over. curl is done
+	 * with it (its connection is back in the pool). */
+	if (x->gz > 0 && x->deliver && !x->gz_done && rc == CURLE_OK && !x->cancelled && !x->aborted &&
+	    !x->too_big && !h->closing && x->zin_len > 0) {
+		x->gz_done = 1;
+		rc = gz_decode(x);
+		if (rc == CURLE_OK && !x->too_big && hand_over(x)) {
+			x->draining = 1;
+			x->drain_rc = rc;
+			(void)uv_idle_start(&h->resume, on_resume);
+			return;
+		}
+		if (x->aborted)
+			rc = CURLE_WRITE_ERROR;
+	}
+	x->draining = 0;
 
 	/* on_write and on_header_line refuse data once the client is
 	 * closing: that write error is a cancellation. */
@@ -591,6 +676,8 @@ static void finish(pf_http_xfer *x, CURLcode rc)
 	easy_put(h, x->easy, x->big_upload);
 	curl_slist_free_all(x->headers);
 	curl_slist_free_all(x->connect_to);
+	free(x->zin);
+	free(x->zout);
 	void (*on_done)(void *, const pf_http_result *) = x->on_done;
 	void *ud = x->ud;
 	free(x);
@@ -642,6 +729,21 @@ static size_t on_header_line(char *p, size_t size, size_t n, void *ud)
 		 * one's headers and body. */
 		x->retry_after[0] = '\0';
 		x->err_body_len = 0;
+		x->gz = 0;
+	} else if (x->gz_ok && len > 17 && strncasecmp(p, "Content-Encoding:", 17) == 0) {
+		/* curl does not decode (HTTP_CONTENT_DECODING 0): gzip bodies
+		 * are decompressed whole in finish(), anything else but
+		 * identity was not asked for and is refused in on_write. */
+		size_t i = 17, j = len;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ' || p[j - 1] == '\t'))
+			j--;
+		if ((j - i == 4 && strncasecmp(p + i, "gzip", 4) == 0) ||
+		    (j - i == 6 && strncasecmp(p + i, "x-gzip", 6) == 0))
+			x->gz = 1;
+		else if (j > i && !(j - i == 8 && strncasecmp(p + i, "identity", 8) == 0))
+			x->gz = -1;
 	} else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
 		size_t i = 12, j = len, m = 0;
 		while (i < len && (p[i] == ' ' || p[i] == '\t'))
@@ -678,6 +780,30 @@ static int decide_header(pf_http_xfer *x)
 	return 0;
 }
 
+/* Hands the next TURN_BUDGET of each decompressed body over, in one pass
+ * over the transfers; one that is through is finished. */
+static void drain(pf_http *h)
+{
+	uint64_t pass = ++h->resume_pass;
+	/* Restart the scan after every finish(): its on_done may have added,
+	 * cancelled or closed anything. */
+	while (!h->closing) {
+		pf_http_xfer *x;
+		for (x = h->xfers; x; x = x->next)
+			if (x->draining && x->drain_pass != pass && !x->cancelled)
+				break; /* a cancelled one: on_kick ends it */
+		if (!x)
+			return;
+		x->drain_pass = pass;
+		if (hand_over(x)) {
+			(void)uv_idle_start(&h->resume, on_resume);
+			continue;
+		}
+		x->draining = 0;
+		finish(x, x->aborted ? CURLE_WRITE_ERROR : x->drain_rc);
+	}
+}
+
 /* Unpauses every transfer paused over its TURN_BUDGET, each in a turn of
  * its own. curl hands over the data it held at once and reads the socket
  * again at its next timeout (0 ms). Nothing is freed inside curl_easy_pause
@@ -686,6 +812,7 @@ static void on_resume(uv_idle_t *idle)
 {
 	pf_http *h = idle->data;
 	(void)uv_idle_stop(idle);
+	drain(h);
 	for (pf_http_xfer *x = h->xfers; x && !h->closing; x = x->next) {
 		if (!x->paused)
 			continue;
@@ -704,6 +831,40 @@ static void on_resume(uv_idle_t *idle)
 			kick(h);
 		}
 	}
+}
+
+/* A gzip body is kept as it comes and decompressed whole in finish(). */
+static size_t gz_take(pf_http_xfer *x, const char *p, size_t len)
+{
+	if (x->gz < 0) {
+		x->fail = "the target answered with a Content-Encoding other than gzip, which was not "
+			  "asked for (Accept-Encoding: gzip)";
+		return CURL_WRITEFUNC_ERROR;
+	}
+	/* The wire limit's margin over max_body, as for Content-Length. */
+	uint64_t lim = x->max_body + x->max_body / 16 + 4096;
+	if (lim < x->max_body)
+		lim = UINT64_MAX;
+	if ((uint64_t)x->zin_len + len > lim) {
+		x->too_big = 1;
+		return CURL_WRITEFUNC_ERROR;
+	}
+	if (x->zin_len + len > x->zin_cap) {
+		size_t cap = x->zin_cap ? x->zin_cap : 64 * 1024;
+		while (cap < x->zin_len + len)
+			cap *= 2;
+		unsigned char *z = realloc(x->zin, cap);
+		if (!z) {
+			x->fail = "out of memory for the gzip body";
+			return CURL_WRITEFUNC_ERROR;
+		}
+		x->zin = z;
+		x->zin_cap = cap;
+	}
+	memcpy(x->zin + x->zin_len, p, len);
+	x->zin_len += len;
+	x->seen_bytes += len;
+	return len;
 }
 
 static size_t on_write(char *p, size_t size, size_t n, void *ud)
@@ -725,6 +886,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	x->turn_bytes += len;
+	if (x->gz && x->deliver)
+		return gz_take(x, p, len);
 	if (x->deliver && x->seen_bytes + len > x->max_body) {
 		/* The limit is on the bodies we deliver; an error body is only
 		 * sampled below, so its size never changes what the status means. */
@@ -739,6 +902,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 		return CURL_WRITEFUNC_ERROR;
 	}
 	x->seen_bytes += len;
+	if (!x->deliver && x->gz)
+		return len; /* a gzip error body is not sampled */
 	if (!x->deliver) {
 		/* An error body: its start (InfluxDB's error JSON) goes to
 		 * on_done; the rest is read and dropped. */
@@ -979,8 +1144,13 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 			wire = (uint64_t)INT64_MAX;
 		SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)wire);
 	}
-	if (req->gzip)
+	if (req->gzip) {
+		/* curl sends the header but leaves the body alone: it is
+		 * decompressed whole with libdeflate (see gzip.h). */
 		SETOPT(CURLOPT_ACCEPT_ENCODING, "gzip");
+		SETOPT(CURLOPT_HTTP_CONTENT_DECODING, 0L);
+		x->gz_ok = 1;
+	}
 	if (req->post) {
 		/* The body is borrowed until on_done (no copy: a write batch
 		 * is up to megabytes); a redirect keeps the method and body. */

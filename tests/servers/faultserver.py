@@ -22,9 +22,15 @@ Paths (query parameters in brackets):
   /redirect-chain?n=K[&close=1]
                            K redirects in a row, then /metrics; close=1: each
                            redirect closes its connection (Connection: close)
-  /gzip                    the payload gzip-encoded if the client accepts gzip
+  /gzip[?form=]            the payload gzip-encoded if the client accepts gzip;
+                           form=members: as two gzip members, corrupt: a
+                           flipped byte in the deflate data, truncated: no
+                           trailer, br: the plain payload labelled
+                           Content-Encoding: br
   /gzip-bomb[?mb=]         a small gzip body that inflates to mb MiB (200) of zeros
-  /big?bytes=N[&chunked=1] N bytes of exposition-like text (chunked: no length)
+  /big?bytes=N[&chunked=1][&gzip=1]
+                           N bytes of exposition-like text (chunked: no
+                           length; gzip: gzip-encoded if the client accepts it)
   /garbage[?bytes=&seed=]  pseudo-random bytes; x = x*1103515245+12345 (mod
                            2^32), byte = (x >> 16) & 255, x starts at seed
   /reset                   announces 100000 bytes, sends 1000, then RST
@@ -242,8 +248,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def r_gzip(self, q):
         body = self.payload()
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            self.send(200, gzip.compress(body), extra=[("Content-Encoding", "gzip")])
+        form = q.get("form", "")
+        if form == "br":
+            self.send(200, body, extra=[("Content-Encoding", "br")])
+        elif "gzip" in self.headers.get("Accept-Encoding", ""):
+            if form == "members":
+                half = len(body) // 2
+                z = gzip.compress(body[:half]) + gzip.compress(body[half:])
+            else:
+                z = bytearray(gzip.compress(body))
+                if form == "corrupt":
+                    z[len(z) // 2] ^= 0x55
+                elif form == "truncated":
+                    z = z[:-8]
+                z = bytes(z)
+            self.send(200, z, extra=[("Content-Encoding", "gzip")])
         else:
             self.send(200, body)
 
@@ -256,6 +275,11 @@ class Handler(BaseHTTPRequestHandler):
         line = b"big_metric_total{label=\"value\"} 12345\n"
         block = line * (65536 // len(line) + 1)
         chunked = q.get("chunked") == "1"
+        if q.get("gzip") == "1" and "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = (line * (n // len(line) + 1))[:n]
+            self.send(200, gzip.compress(body, 1), "text/plain; version=0.0.4",
+                      [("Content-Encoding", "gzip")])
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         if chunked:
