@@ -58,6 +58,7 @@ typedef struct pf_job {
 	int tls_insecure_skip_verify; /* default 0 */
 	char *proxy;                /* http://host:port; default none (env not used) */
 	uint64_t body_limit;        /* decompressed bytes; default 64 MiB */
+	int enable_compression;     /* default 1: Accept-Encoding: gzip */
 	uint64_t sample_limit;      /* 0 = none; above it the scrape fails (up=0) */
 	char **metric_include;      /* globs (fnmatch); empty = all */
 	size_t nmetric_include;

@@ -35,7 +35,7 @@ enum {
 	JK_ON_ERROR, JK_FORMAT, JK_USERNAME, JK_PASSWORD, JK_PASSWORD_FILE, JK_BEARER,
 	JK_BEARER_FILE, JK_HEADER, JK_TLS_CA, JK_TLS_CERT, JK_TLS_KEY, JK_TLS_SERVER_NAME,
 	JK_TLS_INSECURE, JK_PROXY, JK_BODY_LIMIT, JK_SAMPLE_LIMIT, JK_METRIC_INCLUDE,
-	JK_METRIC_EXCLUDE, JK_LABEL_DROP, JK_N
+	JK_METRIC_EXCLUDE, JK_LABEL_DROP, JK_COMPRESSION, JK_N
 };
 _Static_assert(JK_N <= PF_CFG_MAXKEYS, "pf_cfg_seen.at holds every key");
 
@@ -70,6 +70,7 @@ static const pf_cfg_key jkeys[JK_N] = {
 	[JK_METRIC_EXCLUDE] = { "metric_exclude", PF_V_GLOB, 1, F(metric_exclude), F(nmetric_exclude), 0, 0,
 				NULL },
 	[JK_LABEL_DROP] = { "label_drop", PF_V_GLOB, 1, F(label_drop), F(nlabel_drop), 0, 0, NULL },
+	[JK_COMPRESSION] = { "enable_compression", PF_V_BOOL, 0, F(enable_compression), 0, 0, 0, NULL },
 };
 
 static void job_defaults(pf_cfg_loader *ld, void *elem)
@@ -81,6 +82,7 @@ static void job_defaults(pf_cfg_loader *ld, void *elem)
 	j->on_error = PF_ON_ERROR_SKIP;
 	j->format = PF_FORMAT_AUTO;
 	j->body_limit = DEFAULT_BODY_LIMIT;
+	j->enable_compression = 1;
 }
 
 /* Remembers the first `header = Authorization: ...`: it clashes with basic

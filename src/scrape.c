@@ -687,7 +687,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 		.proxy = job->proxy,
 		.timeout_ms = job->timeout_ms,
 		.max_body = job->body_limit,
-		.gzip = 1,
+		.gzip = job->enable_compression,
 		.ud = sl,
 		.on_header = on_header,
 		.on_data = on_data,

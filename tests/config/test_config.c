@@ -309,6 +309,7 @@ static void test_full(void)
 		 "tls_insecure_skip_verify = 1\n"
 		 "proxy = http://user:pw@proxy:3128\n"
 		 "body_limit = 1MiB\n"
+		 "enable_compression = false\n"
 		 "sample_limit = 5000\n"
 		 "metric_include = node_cpu_*\n"
 		 "metric_include = node_mem[a-z]*\n"
@@ -389,6 +390,7 @@ static void test_full(void)
 	CHECK_U(j->tls_insecure_skip_verify, 1);
 	CHECK_STR(j->proxy, "http://user:pw@proxy:3128");
 	CHECK_U(j->body_limit, 1048576);
+	CHECK_U(j->enable_compression, 0);
 	CHECK_U(j->sample_limit, 5000);
 	CHECK_U(j->nmetric_include, 2);
 	if (j->nmetric_include == 2) {
@@ -462,6 +464,7 @@ static void test_defaults(void)
 	CHECK(!j->tls_ca && !j->tls_cert && !j->tls_key && !j->tls_server_name && !j->proxy);
 	CHECK_U(j->tls_insecure_skip_verify, 0);
 	CHECK_U(j->body_limit, 64u << 20);
+	CHECK_U(j->enable_compression, 1);
 	CHECK_U(j->sample_limit, 0);
 	CHECK_U(j->nheaders + j->nmetric_include + j->nmetric_exclude + j->nlabel_drop + j->ntags, 0);
 	pf_config_free(c);

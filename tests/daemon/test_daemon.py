@@ -436,6 +436,19 @@ schema = influxdb-prom
 url = %(fs)s/garbage?bytes=20000&seed=8
 on_error = reject
 schema = influxdb-prom
+[job "gzon"]
+url = %(fs)s/headers?gzon
+schema = influxdb-prom
+[job "gzoff"]
+url = %(fs)s/headers?gzoff
+enable_compression = false
+schema = influxdb-prom
+[job "gzmembers"]
+url = %(lab)s/gzip?form=members
+schema = influxdb-prom
+[job "gzcorrupt"]
+url = %(lab)s/gzip?form=corrupt
+schema = influxdb-prom
 """ % {"big": big, "st500": st500, "fs": fs.base, "lab": lab.base}, "once.ini")
         rc, out, err = run(["-c", conf, "--once"])
         check(rc == 1, "faults: --once with failing targets exits 1")
@@ -500,6 +513,23 @@ schema = influxdb-prom
         check(up("seed=8") == "0" and not [1 for m, t, f in of("seed=8") if m not in SYNTHETIC],
               "faults: garbage with on_error=reject is up=0 without samples")
         check(rlog and re.search(r"reject.*:\d+:\d+: ", rlog[0]), "faults: the rejection says where: %r" % rlog)
+
+        # Compression: asked for by default, not with enable_compression =
+        # false; a gzip body (two members) is decompressed whole; a corrupt
+        # one fails the scrape and says so.
+        def enc(suffix):
+            return [t.get("value") for m, t, f in of(suffix)
+                    if m == "request_header" and t.get("name") == "accept-encoding"]
+        check(enc("?gzon") == ["gzip"], "faults: Accept-Encoding: gzip by default (%r)" % enc("?gzon"))
+        check(up("?gzon") == "1" and up("?gzoff") == "1" and enc("?gzoff") == [],
+              "faults: enable_compression = false sends no Accept-Encoding (%r)" % enc("?gzoff"))
+        gz = sorted(m for m, t, f in of("form=members") if m not in SYNTHETIC)
+        plain = sorted(m for m, t, f in of("?rename") if m not in SYNTHETIC)
+        check(up("form=members") == "1" and gz == plain and len(gz) >= 5,
+              "faults: a gzip body in two members gives the same samples (%r vs %r)" % (gz, plain))
+        gzlog = log_of(lab.base + "/gzip?form=corrupt")
+        check(up("form=corrupt") == "0" and any("gzip body is corrupt" in l for l in gzlog),
+              "faults: a corrupt gzip body is up=0 and logged as such: %r" % gzlog)
 
 
 def case_stop(d):
