@@ -258,6 +258,67 @@ static void test_gzip(void)
 	free(in);
 }
 
+/* pf_gunzip_run: round trip; several members (the last ISIZE is a wrong
+ * first guess); the limit exactly and one byte under it; a trailer over
+ * the limit refused at once; a lying ISIZE; corrupt, truncated, trailing
+ * bytes; an empty member. */
+static void test_gunzip(void)
+{
+	size_t n = 200000, m1 = 0, m2 = 0, len = 0;
+	char *in = malloc(n), *out = NULL;
+	for (size_t i = 0; i < n; i++)
+		in[i] = (i % 89 == 0) ? '\n' : (char)('a' + (i * 13) % 26);
+	pf_gzip *z = pf_gzip_new(1);
+	pf_gunzip *u = pf_gunzip_new();
+	CHECK(z && u);
+	char *a = pf_gzip_compress(z, in, n / 4, &m1);
+	char *b = pf_gzip_compress(z, in + n / 4, n - n / 4, &m2);
+	CHECK(a && b);
+	CHECK(pf_gunzip_run(u, b, m2, n, &out, &len) == 0 && len == n - n / 4 && memcmp(out, in + n / 4, len) == 0);
+	free(out);
+	/* two members: the trailer says n/4, the whole is n */
+	char *two = malloc(m1 + m2);
+	memcpy(two, a, m1);
+	memcpy(two + m1, b, m2);
+	CHECK(pf_gunzip_run(u, two, m1 + m2, n, &out, &len) == 0 && len == n && memcmp(out, in, n) == 0);
+	free(out);
+	CHECK(pf_gunzip_run(u, two, m1 + m2, n - 1, &out, &len) == -EFBIG && out == NULL);
+	/* one member over the limit: its trailer says so */
+	CHECK(pf_gunzip_run(u, b, m2, n / 2, &out, &len) == -EFBIG && out == NULL);
+	/* a lying ISIZE (small): the CRC/length check fails */
+	char *lie = malloc(m2);
+	memcpy(lie, b, m2);
+	lie[m2 - 4] = 5;
+	lie[m2 - 3] = lie[m2 - 2] = lie[m2 - 1] = 0;
+	CHECK(pf_gunzip_run(u, lie, m2, n, &out, &len) == -EBADMSG && out == NULL);
+	/* a flipped byte in the data, a cut trailer, bytes after the member */
+	memcpy(lie, b, m2);
+	lie[m2 / 2] ^= 0x40;
+	CHECK(pf_gunzip_run(u, lie, m2, n, &out, &len) == -EBADMSG);
+	CHECK(pf_gunzip_run(u, b, m2 - 8, n, &out, &len) != 0 && out == NULL);
+	char *tail = malloc(m2 + 3);
+	memcpy(tail, b, m2);
+	memcpy(tail + m2, "xyz", 3);
+	/* (refused either way: its last 4 bytes, read as the size, are over n here) */
+	CHECK(pf_gunzip_run(u, tail, m2 + 3, n, &out, &len) != 0 && out == NULL);
+	CHECK(pf_gunzip_run(u, "\x1f\x8b", 2, n, &out, &len) == -EBADMSG);
+	/* an empty member is an empty body */
+	size_t me = 0;
+	char *e = pf_gzip_compress(z, "", 0, &me);
+	CHECK(e && pf_gunzip_run(u, e, me, 10, &out, &len) == 0 && len == 0);
+	free(out);
+	free(e);
+	free(tail);
+	free(lie);
+	free(two);
+	free(a);
+	free(b);
+	pf_gzip_free(z);
+	pf_gunzip_free(u);
+	pf_gunzip_free(NULL);
+	free(in);
+}
+
 /* ---- secrets ---- */
 
 static void write_text(const char *path, const char *s)
@@ -307,6 +368,7 @@ int main(void)
 	test_classify();
 	test_message();
 	test_gzip();
+	test_gunzip();
 	test_secret();
 	if (failures) {
 		fprintf(stderr, "test_influx: %d failures\n", failures);
