@@ -172,17 +172,6 @@ static hent heap_pop(pf_sched *s)
 
 static void timer_cb(uv_timer_t *h);
 
-/* How early a tick may run: ticks due within a few ms of each other start
- * in one wake-up of the loop. At 1,000 targets every 5 s (200 ticks a
- * second, each its own wake-up) 10 ms cut the daemon's context switches
- * by a quarter and its CPU by about a sixth (README, Performance). Never
- * more than 1/32 of the interval, so short intervals keep their grid. */
-static uint64_t slack(const pf_sched *s, uint32_t id)
-{
-	uint64_t sl = s->t[id].interval / 32;
-	return sl < PF_SCHED_SLACK_MS ? sl : PF_SCHED_SLACK_MS;
-}
-
 /* Points the timer at the earliest pending tick. */
 static void rearm(pf_sched *s)
 {
@@ -270,9 +259,8 @@ static void timer_cb(uv_timer_t *h)
 {
 	pf_sched *s = h->data;
 	uint64_t now = uv_now(s->loop);
-	/* Every tick due now, and those due within their slack: one wake-up
-	 * starts them together. A start may stop the schedule (--once). */
-	while (!s->stopped && s->nheap > 0 && s->heap[0].at <= now + slack(s, s->heap[0].id)) {
+	/* Every tick due now; a start may stop the schedule (--once). */
+	while (!s->stopped && s->nheap > 0 && s->heap[0].at <= now) {
 		uint32_t id = heap_pop(s).id;
 		target *t = &s->t[id];
 		if (!s->once) {

@@ -15,15 +15,10 @@
  * interval (its next tick has come and been skipped meanwhile): then its
  * data would be stale, and it is dropped and counted as late.
  *
- * A tick may start up to PF_SCHED_SLACK_MS early (at most 1/32 of its
- * interval), so that ticks due within a few ms of each other share one
- * wake-up of the loop; it is never late on that account.
- *
- * Memory: one record per target (a few integers, about 56 bytes, with its
- * heap entry); no scrape state is held for an idle target. One uv_timer
- * serves the whole schedule.
- * Ownership: the scheduler owns its timer and frees itself in
- * pf_sched_close()'s close callback.
+ * Memory: one small record per target (a uv_timer and a few integers,
+ * about 200 bytes); no scrape state is held for an idle target.
+ * Ownership: the scheduler owns its timers and frees itself in
+ * pf_sched_close()'s last close callback.
  */
 #ifndef PF_SCHEDULE_H
 #define PF_SCHEDULE_H
@@ -34,8 +29,6 @@
 #include <uv.h>
 
 typedef struct pf_sched pf_sched;
-
-#define PF_SCHED_SLACK_MS 10
 
 /* Starts the scrape of target id. Returns 0 when it runs (the caller then
  * calls pf_sched_done(id) exactly once, later), or a negative errno when it
