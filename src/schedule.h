@@ -15,10 +15,11 @@
  * interval (its next tick has come and been skipped meanwhile): then its
  * data would be stale, and it is dropped and counted as late.
  *
- * Memory: one small record per target (a uv_timer and a few integers,
- * about 200 bytes); no scrape state is held for an idle target.
- * Ownership: the scheduler owns its timers and frees itself in
- * pf_sched_close()'s last close callback.
+ * Memory: one record per target (a few integers, about 56 bytes with its
+ * heap entry); no scrape state is held for an idle target. One uv_timer
+ * serves the whole schedule.
+ * Ownership: the scheduler owns its timer and frees itself in
+ * pf_sched_close()'s close callback.
  */
 #ifndef PF_SCHEDULE_H
 #define PF_SCHEDULE_H
