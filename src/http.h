@@ -71,7 +71,10 @@ typedef struct pf_http_req {
 	uint64_t max_body;       /* decompressed bytes; more aborts with an error
 				  * (on_data gets at most max_body bytes);
 				  * 0 = no limit */
-	int gzip;                /* send Accept-Encoding: gzip and decompress */
+	int gzip;                /* send Accept-Encoding: gzip and decompress: a
+				  * gzip body reaches on_data whole at the end
+				  * of the transfer (in 1 MiB calls, one per
+				  * turn of the loop), not as it streams in */
 	/* A POST of body_len bytes at body (borrowed until on_done; 0 bytes
 	 * is a POST too) instead of a GET. Its Content-Type and
 	 * Content-Encoding go in headers. A redirect keeps the POST and body. */
