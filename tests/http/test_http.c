@@ -831,7 +831,7 @@ static void t_cancel(void)
 {
 	struct run r;
 	run_init(&r);
-	struct get g[5];
+	struct get g[7];
 	/* Cancelled from a timer while waiting for the headers. */
 	get_init(&g[0], http_url("/slow-headers?ms=3000"));
 	/* Cancelled right after pf_http_get, before the loop ran. */
@@ -844,7 +844,15 @@ static void t_cancel(void)
 	g[3].abort_on_data = 1;
 	/* Not cancelled: unaffected by the others. */
 	get_init(&g[4], http_url("/metrics"));
-	for (int i = 0; i < 5; i++)
+	/* A gzip body being handed over 1 MiB a turn (curl is done with it):
+	 * cancelled by itself from on_data, and aborted by on_data. */
+	get_init(&g[5], http_url("/big?bytes=5000000&gzip=1"));
+	g[5].req.gzip = 1;
+	g[5].cancel_on_data = 1;
+	get_init(&g[6], http_url("/big?bytes=5000000&gzip=1"));
+	g[6].req.gzip = 1;
+	g[6].abort_on_data = 1;
+	for (int i = 0; i < 7; i++)
 		CHECK(start(&r, &g[i]) == 0);
 	pf_http_cancel(g[1].xfer);
 	uv_timer_t t;
@@ -852,7 +860,7 @@ static void t_cancel(void)
 	t.data = &g[0];
 	CHECK(uv_timer_start(&t, cancel_timer, 100, 0) == 0);
 	run_finish(&r);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < 7; i++) {
 		show("cancel", &g[i]);
 		CHECK(g[i].done_calls == 1);
 	}
@@ -863,7 +871,12 @@ static void t_cancel(void)
 	CHECK(g[2].len > 0 && g[2].len < 5000000);
 	CHECK(g[3].r.cancelled && !g[3].r.ok && strcmp(g[3].r.error, "aborted by the receiver") == 0);
 	CHECK(g[4].r.ok && !g[4].r.cancelled && body_is(&g[4], g_payload, g_payload_len));
-	for (int i = 0; i < 5; i++)
+	/* One 1 MiB slice, then the cancel (or the abort) ends it. */
+	CHECK(g[5].r.cancelled && !g[5].r.ok && strcmp(g[5].r.error, "cancelled") == 0);
+	CHECK(g[5].len == 1u << 20);
+	CHECK(g[6].r.cancelled && !g[6].r.ok && strcmp(g[6].r.error, "aborted by the receiver") == 0);
+	CHECK(g[6].len == 1u << 20);
+	for (int i = 0; i < 7; i++)
 		get_free(&g[i]);
 }
 
@@ -899,19 +912,24 @@ static void t_close_in_flight(void)
 		get_free(&g[i]);
 	}
 
-	/* Closed from inside on_data, i.e. from inside curl. */
-	run_init(&r);
+	/* Closed from inside on_data, i.e. from inside curl; and from the
+	 * hand-over of a gzip body, outside curl. */
+	for (int gz = 0; gz < 2; gz++) {
+		run_init(&r);
+		struct get a[2];
+		get_init(&a[0], http_url(gz ? "/big?bytes=5000000&gzip=1" : "/big?bytes=5000000&chunked=1"));
+		a[0].req.gzip = gz;
+		a[0].close_on_data = 1;
+		get_init(&a[1], http_url("/slow-headers?ms=3000"));
+		CHECK(start(&r, &a[0]) == 0);
+		CHECK(start(&r, &a[1]) == 0);
+		run_finish(&r);
+		CHECK(a[0].done_calls == 1 && a[0].r.cancelled);
+		CHECK(a[1].done_calls == 1 && a[1].r.cancelled);
+		get_free(&a[0]);
+		get_free(&a[1]);
+	}
 	struct get a[2];
-	get_init(&a[0], http_url("/big?bytes=5000000&chunked=1"));
-	a[0].close_on_data = 1;
-	get_init(&a[1], http_url("/slow-headers?ms=3000"));
-	CHECK(start(&r, &a[0]) == 0);
-	CHECK(start(&r, &a[1]) == 0);
-	run_finish(&r);
-	CHECK(a[0].done_calls == 1 && a[0].r.cancelled);
-	CHECK(a[1].done_calls == 1 && a[1].r.cancelled);
-	get_free(&a[0]);
-	get_free(&a[1]);
 
 	/* Closed with nothing ever started, and a GET after close refused. */
 	run_init(&r);
