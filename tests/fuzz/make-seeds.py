@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """make-seeds.py: writes the seed corpora of the fuzz targets.
 
-Usage: make-seeds.py CONFORMANCE_DIR PIPELINE_DIR LINEPROTO_DIR
+Usage: make-seeds.py CONFORMANCE_DIR PIPELINE_DIR LINEPROTO_DIR [GUNZIP_DIR]
 
 Pipeline seeds are the conformance inputs with the three selector bytes
 that fuzz_pipeline.c reads in front (see the table there): each input once
 per schema in its own format, with a different chunk size each time, and
 once with the format left to the pipeline ("auto") followed by a second pass
 in the other format. Line-protocol seeds are the encode cases of the line
-protocol suite, in the piece layout fuzz_lineproto.c reads.
+protocol suite, in the piece layout fuzz_lineproto.c reads. Gunzip seeds
+are the payloads gzipped (levels 1 and 9, one and two members, a cut
+trailer), behind the limit byte fuzz_gunzip.c reads.
 """
 import base64
 import glob
+import gzip
 import hashlib
 import json
 import os
@@ -122,15 +125,40 @@ def lineproto_seeds(conf, out):
     return n
 
 
+def gunzip_seeds(conf, out):
+    """The payloads gzipped, each behind a limit byte: under, at and over
+    their size."""
+    n = 0
+    for p in sorted(glob.glob(os.path.join(conf, 'payloads/*.txt'))):
+        if p.endswith('.headers.txt'):
+            continue
+        with open(p, 'rb') as f:
+            body = f.read()[:200000]
+        half = len(body) // 2
+        forms = [gzip.compress(body, 1), gzip.compress(body, 9),
+                 gzip.compress(body[:half], 6) + gzip.compress(body[half:], 6),
+                 gzip.compress(body, 6)[:-8]]
+        fit = min(255, len(body) // 4099 + 1)
+        for i, z in enumerate(forms):
+            limit = [fit, max(0, fit - 1), 255, fit][i]
+            write_seed(out, bytes([limit]) + z)
+            n += 1
+    return n
+
+
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
-    conf, pdir, ldir = sys.argv[1:]
+    conf, pdir, ldir = sys.argv[1:4]
     os.makedirs(pdir, exist_ok=True)
     os.makedirs(ldir, exist_ok=True)
     np = pipeline_seeds(conf, pdir)
     nl = lineproto_seeds(conf, ldir)
-    print('make-seeds: %d pipeline seeds, %d line-protocol seeds' % (np, nl))
+    ng = 0
+    if len(sys.argv) == 5:
+        os.makedirs(sys.argv[4], exist_ok=True)
+        ng = gunzip_seeds(conf, sys.argv[4])
+    print('make-seeds: %d pipeline seeds, %d line-protocol seeds, %d gunzip seeds' % (np, nl, ng))
 
 
 if __name__ == '__main__':
