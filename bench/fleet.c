@@ -129,6 +129,24 @@ static char *slurp(const char *path, size_t *n)
 	return d;
 }
 
+/* The whole answer to a GET: status, headers (extra: more header lines,
+ * each ending in CRLF) and body, in one buffer sent as it is. */
+static uv_buf_t answer(const char *extra, const char *body, size_t n)
+{
+	char head[256];
+	int hl = snprintf(head, sizeof(head),
+			  "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			  "%sContent-Length: %zu\r\n\r\n", extra, n);
+	char *all = malloc((size_t)hl + n);
+	if (all == NULL) {
+		fprintf(stderr, "fleet: out of memory\n");
+		exit(2);
+	}
+	memcpy(all, head, (size_t)hl);
+	memcpy(all + hl, body, n);
+	return uv_buf_init(all, (unsigned)((size_t)hl + n));
+}
+
 int main(int argc, char **argv)
 {
 	const char *payload = NULL;
@@ -153,14 +171,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fleet: cannot read payload %s\n", payload ? payload : "(none)");
 		return 2;
 	}
-	char head[256];
-	int hl = snprintf(head, sizeof(head),
-			  "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			  "Content-Length: %zu\r\n\r\n", blen);
-	char *all = malloc((size_t)hl + blen);
-	memcpy(all, head, (size_t)hl);
-	memcpy(all + hl, body, blen);
-	response = uv_buf_init(all, (unsigned)((size_t)hl + blen));
+	response = answer("", body, blen);
 	if (gz) {
 #ifndef FLEET_GZIP
 		fprintf(stderr, "fleet: --gzip needs zlib at build time (zlib1g-dev)\n");
@@ -183,15 +194,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "fleet: cannot gzip the payload\n");
 			return 2;
 		}
-		size_t zlen = z.total_out;
+		response_gz = answer("Content-Encoding: gzip\r\n", (const char *)zb, z.total_out);
 		deflateEnd(&z);
-		hl = snprintf(head, sizeof(head),
-			      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			      "Content-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n", zlen);
-		char *allz = malloc((size_t)hl + zlen);
-		memcpy(allz, head, (size_t)hl);
-		memcpy(allz + hl, zb, zlen);
-		response_gz = uv_buf_init(allz, (unsigned)((size_t)hl + zlen));
 		free(zb);
 #endif
 	}
