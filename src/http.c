@@ -147,7 +147,6 @@ struct pf_http_xfer {
 	int gz_done;         /* its body was decompressed (or failed to) */
 	int draining;        /* curl is done; the decompressed body is still
 			      * being handed over, TURN_BUDGET a turn */
-	CURLcode drain_rc;   /* curl's result, for finish() after the drain */
 	uint64_t drain_pass; /* h->resume_pass of its last hand-over */
 	unsigned char *zin;  /* the gzip body as it came (gz and deliver) */
 	size_t zin_len, zin_cap;
@@ -628,15 +627,13 @@ static void finish(pf_http_xfer *x, CURLcode rc)
 		x->gz_done = 1;
 		rc = gz_decode(x);
 		if (rc == CURLE_OK && !x->too_big && hand_over(x)) {
-			x->draining = 1;
-			x->drain_rc = rc;
+			x->draining = 1; /* curl's result was CURLE_OK */
 			(void)uv_idle_start(&h->resume, on_resume);
 			return;
 		}
 		if (x->aborted)
 			rc = CURLE_WRITE_ERROR;
 	}
-	x->draining = 0;
 
 	/* on_write and on_header_line refuse data once the client is
 	 * closing: that write error is a cancellation. */
@@ -808,7 +805,7 @@ static void drain(pf_http *h)
 			continue;
 		}
 		x->draining = 0;
-		finish(x, x->aborted ? CURLE_WRITE_ERROR : x->drain_rc);
+		finish(x, x->aborted ? CURLE_WRITE_ERROR : CURLE_OK);
 	}
 }
 
