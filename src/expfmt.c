@@ -124,6 +124,11 @@ pf_parser *pf_parser_new(enum pf_format fmt, enum pf_on_error policy,
 	return p;
 }
 
+void pf_parser_set_plain(pf_parser *p, int on)
+{
+	p->no_plain = !on;
+}
+
 void pf_parser_reset(pf_parser *p, enum pf_format fmt)
 {
 	parser_init_state(p, fmt);
@@ -646,6 +651,73 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 
 /* ---- sample lines ---------------------------------------------------------- */
 
+/* Label value bytes: 1 = leave the set to the long way (escapes, control
+ * bytes, non-ASCII: its checks and messages), 2 = fine here but escaped in
+ * line protocol, so the set is not lp_plain. */
+static const unsigned char vclass[256] = {
+#define R(a, b) [a ... b] = 1
+	R(0x00, 0x1f), R(0x7f, 0xff), ['\\'] = 1, [' '] = 2, [','] = 2, ['='] = 2,
+#undef R
+};
+
+/*
+ * 0.0.4, the common label set: name="value" pairs, comma-separated (a
+ * trailing comma allowed), no blanks, no backslash in a value, printable
+ * ASCII. s[i] is the byte after '{'. Pushes the labels (slices into s, as
+ * the long way would) and returns the index after '}', setting *lp_plain
+ * (see pf_sample.lp_plain); or returns 0, pushing nothing, when the set is
+ * anything else (the long way then reads it and says what is wrong). The
+ * result is the long way's, for less work: tests/schema compares the two.
+ */
+static size_t plain_labels(pf_parser *p, const char *s, size_t n, size_t i, unsigned char *lp_plain)
+{
+	int sorted = 1, plain = 1;
+	pf_str prev = { NULL, 0 };
+	for (;;) {
+		if (i < n && s[i] == '}')
+			break; /* "{}" or a trailing comma */
+		size_t k = scan_name(s, n, i, lname_first, lname_rest);
+		if (k == i || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
+			goto longway;
+		pf_str name = { s + i, k - i };
+		size_t v0 = k + 2;
+		const char *q = memchr(s + v0, '"', n - v0);
+		if (q == NULL)
+			goto longway;
+		size_t v1 = (size_t)(q - s);
+		unsigned cls = 0;
+		for (size_t j = v0; j < v1; j++)
+			cls |= vclass[(unsigned char)s[j]];
+		if (cls & 1)
+			goto longway;
+		if (cls || v1 == v0)
+			plain = 0;
+		if (prev.p != NULL && (prev.p[0] > name.p[0] ||
+				       (prev.p[0] == name.p[0] && pf_str_cmp(prev, name) >= 0)))
+			sorted = 0;
+		if (push_label(p, name, (pf_str){ s + v0, v1 - v0 }) != 0)
+			goto longway;
+		prev = name;
+		i = v1 + 1;
+		if (i < n && s[i] == ',') {
+			i++;
+			continue;
+		}
+		if (i < n && s[i] == '}')
+			break;
+		goto longway;
+	}
+	if (!sorted && has_dup_label(p))
+		goto longway;
+	*lp_plain = (unsigned char)(plain && sorted);
+	return i + 1;
+longway:
+	p->nlabels = 0;
+	return 0;
+}
+
+
+
 /* 0.0.4: a histogram bucket needs a numeric le, a summary quantile a
  * numeric quantile, or no schema can place it (textparse lets it through,
  * expfmt refuses the whole input): the line is reported, not dropped
@@ -704,8 +776,15 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	size_t name_end = i;
 	if (!om)
 		i = skip_ws(s, n, i);
-	if (i < n && s[i] == '{') {
+	sm.lp_plain = (unsigned char)(!om && !p->no_plain); /* no labels: plain */
+	size_t k_plain;
+	if (i < n && s[i] == '{' && !om && !p->no_plain &&
+	    (k_plain = plain_labels(p, s, n, i + 1, &sm.lp_plain)) != 0) {
 		col_labels = i + 1;
+		i = k_plain;
+	} else if (i < n && s[i] == '{') {
+		col_labels = i + 1;
+		sm.lp_plain = 0;
 		i++;
 		for (int comma = 0;; ) {
 			if (!om)

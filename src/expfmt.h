@@ -61,10 +61,7 @@ enum pf_on_error {
 	PF_ON_ERROR_REJECT,   /* stop at the first error */
 };
 
-typedef struct pf_label {
-	pf_str name;  /* unquoted, unescaped */
-	pf_str value; /* unescaped */
-} pf_label;
+/* pf_label (str.h): a label's name, unquoted, and its value, unescaped. */
 
 typedef struct pf_sample {
 	pf_str name;           /* the sample's full name, e.g. foo_bucket */
@@ -83,6 +80,14 @@ typedef struct pf_sample {
 	int has_ts;
 	int64_t ts_ns;         /* Unix time in ns, when has_ts */
 	unsigned long line;    /* 1-based line number of the sample */
+	/* 1 when the labels are the common kind, which the mapper and encoder
+	 * may write straight to line protocol (pf_point.plain): their names
+	 * strictly ascending in byte order (so no two alike), no value empty,
+	 * and every value printable ASCII without ' ', ',', '=', '\\' or '"'
+	 * (nothing line protocol escapes). 0 (any initialiser that omits it)
+	 * promises nothing. Set by the 0.0.4 parser only; a filter that
+	 * changes the labels must clear it. */
+	unsigned char lp_plain;
 } pf_sample;
 
 typedef struct pf_parse_error {
@@ -125,6 +130,11 @@ int pf_parser_finish(pf_parser *p);
 
 /* Counters so far. */
 const pf_parse_stats *pf_parser_stats(const pf_parser *p);
+
+/* on 0: read every label set the long way and never set
+ * pf_sample.lp_plain (for tests that compare both ways, and benchmarks).
+ * The default is 1. Kept across resets. */
+void pf_parser_set_plain(pf_parser *p, int on);
 
 /* Makes the parser ready for a new body with the same settings, keeping
  * its memory. */

@@ -44,6 +44,7 @@ struct pf_parser {
 	pf_buf scratch;  /* unescaped names and values of the current line */
 	pf_label *labels;
 	size_t nlabels, labels_cap;
+	int no_plain;    /* pf_parser_set_plain(p, 0): every label set the long way */
 
 	unsigned long lineno;
 	size_t col_shift;        /* added to reported columns (blanks before a 0.0.4 comment) */

@@ -720,6 +720,48 @@ static size_t value_len(const pf_field *f, int exact)
 	return 0;
 }
 
+/* pf_point.plain and .extra: the next tag in key order, plain[] winning
+ * on an equal key (whose extra is skipped). Returns 0 at the end. */
+static PF_ALWAYS_INLINE int merge_next(const pf_point *p, size_t *i, size_t *j, pf_str *k, pf_str *v)
+{
+	if (*i < p->nplain) {
+		const pf_label *l = &p->plain[*i];
+		if (*j < p->nextra) {
+			const pf_tag *x = &p->extra[*j];
+			int c = key_cmp(l->name, x->key);
+			if (c > 0) {
+				*k = x->key;
+				*v = x->value;
+				(*j)++;
+				return 1;
+			}
+			if (c == 0)
+				(*j)++;
+		}
+		*k = l->name;
+		*v = l->value;
+		(*i)++;
+		return 1;
+	}
+	if (*j < p->nextra) {
+		*k = p->extra[*j].key;
+		*v = p->extra[*j].value;
+		(*j)++;
+		return 1;
+	}
+	return 0;
+}
+
+/* ",key=value" for each merged tag. */
+static size_t merged_len(const pf_point *p)
+{
+	size_t n = 0, i = 0, j = 0;
+	pf_str k, v;
+	while (merge_next(p, &i, &j, &k, &v))
+		n += 2 + k.n + v.n;
+	return n;
+}
+
 /* Length of the line. exact: what write_line() writes for a valid point;
  * else an upper bound. */
 static size_t line_len(const pf_point *p, enum pf_precision prec, int exact)
@@ -742,6 +784,14 @@ static size_t line_len(const pf_point *p, enum pf_precision prec, int exact)
 		v = strip_backslashes(t->value);
 		if (v.n != 0)
 			n += 2 + esc_len(t->key, MASK_KEY) + esc_len(v, MASK_KEY);
+	}
+	if (exact) {
+		n += merged_len(p);
+	} else {
+		for (i = 0; i < p->nplain; i++)
+			n += 2 + p->plain[i].name.n + p->plain[i].value.n;
+		for (i = 0; i < p->nextra; i++)
+			n += 2 + p->extra[i].key.n + p->extra[i].value.n;
 	}
 	for (i = 0; i < p->nfields; i++) {
 		const pf_field *f = &p->fields[i];
@@ -893,6 +943,20 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		if ((k = esc(d, v, MASK_KEY, &e)) == SIZE_MAX)
 			return esc_error(&e, "tag value", t->key, t->value, err, errlen);
 		d += k;
+	}
+
+	if (p->nplain || p->nextra) {
+		/* Checked and escaped by whoever built them: copied. */
+		size_t pi = 0, xi = 0;
+		pf_str tk, tv;
+		while (merge_next(p, &pi, &xi, &tk, &tv)) {
+			*d++ = ',';
+			copy_short(d, tk.p, tk.n);
+			d += tk.n;
+			*d++ = '=';
+			copy_short(d, tv.p, tv.n);
+			d += tv.n;
+		}
 	}
 
 	sep = ' ';

@@ -69,6 +69,17 @@ typedef struct pf_point {
 	pf_str measurement;
 	pf_tag *tags;     /* any order; the encoder sorts them by key in place */
 	size_t ntags;
+	/* The common case, instead of tags (ntags 0): two lists the encoder
+	 * merges into key order and copies as they are, plain[] winning over
+	 * extra[] on an equal key. The caller promises, in each list, keys
+	 * strictly ascending in byte order and needing no escaping, values
+	 * not empty; in plain[], values needing no escaping (pf_sample.lp_plain
+	 * says so of a sample's labels); extra[] only raw tags
+	 * (pf_lp_tag_prepare()). An initialiser that omits them gives none. */
+	const pf_label *plain;
+	size_t nplain;
+	const pf_tag *extra;
+	size_t nextra;
 	pf_field *fields; /* written in the order given */
 	size_t nfields;
 	int has_time;

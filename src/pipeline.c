@@ -122,6 +122,8 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_f
 		pf_pipeline_free(pl);
 		return NULL;
 	}
+	if (opts->long_way)
+		pf_parser_set_plain(pl->parser, 0);
 	return pl;
 }
 

@@ -23,6 +23,8 @@ typedef struct pf_pipeline_opts {
 	pf_map_opts map;             /* map.format is set from format */
 	enum pf_precision precision; /* of the written timestamps */
 	const char *source;          /* for messages; borrowed, must outlive the pipeline */
+	int long_way;                /* tests: no shortcut for common label sets
+				      * (pf_parser_set_plain()); the output is the same */
 } pf_pipeline_opts;
 
 typedef struct pf_pipeline_stats {

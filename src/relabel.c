@@ -186,6 +186,7 @@ const pf_sample *pf_relabel_sample(void *ud, const pf_sample *s)
 	r->out = *s;
 	r->out.labels = r->labels;
 	r->out.nlabels = n;
+	r->out.lp_plain = 0; /* renamed labels may be out of order */
 	return &r->out;
 }
 

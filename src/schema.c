@@ -121,6 +121,9 @@ struct pf_mapper {
 	pf_tag *xtags; /* the extra tags, prepared by pf_lp_tag_prepare() */
 	size_t xcap;
 	pf_buf xbuf;   /* their escaped values */
+	pf_tag *xsorted; /* those with a value, sorted by key: pf_point.extra */
+	size_t nxsorted, xscap;
+	int direct;    /* xsorted is usable: every extra tag raw, no key twice */
 	size_t bcap;
 	pf_tag *stags; /* a grouped sample's labels */
 	size_t scap;
@@ -302,6 +305,33 @@ static int emit(pf_mapper *m, pf_str meas, size_t ntags, size_t nfields,
 	return m->fn(m->ud, &p);
 }
 
+/* emit() for a sample whose labels are lp_plain: the encoder merges them
+ * with the sorted extra tags and copies both (pf_point.plain), which is
+ * what labels_to_tags() + add_extra() + the encoder's sort and escaping
+ * come to for such labels. */
+static int emit_plain(pf_mapper *m, pf_str meas, const pf_sample *s, size_t nfields,
+		      int has_ts, int64_t ts)
+{
+	pf_point p = {
+		.measurement = meas,
+		.plain = s->labels,
+		.nplain = s->nlabels,
+		.extra = m->xsorted,
+		.nextra = m->nxsorted,
+		.fields = m->fields,
+		.nfields = nfields,
+		.has_time = 1,
+		.time_ns = has_ts ? ts : m->o.now_ns,
+	};
+	return m->fn(m->ud, &p);
+}
+
+/* Whether s may go through emit_plain(). */
+static int plain_ok(const pf_mapper *m, const pf_sample *s)
+{
+	return s->lp_plain && m->direct && s->unit.n == 0;
+}
+
 static void field_float(pf_field *f, pf_str key, double v, pf_str text)
 {
 	f->key = key;
@@ -354,9 +384,11 @@ static int map_influxdb(pf_mapper *m, const pf_sample *s)
 {
 	int64_t ts = 0;
 	int has_ts = sample_ts(m, s, &ts);
+	field_sample(&m->fields[0], PF_STR_LIT("value"), s);
+	if (plain_ok(m, s))
+		return emit_plain(m, s->name, s, 1, has_ts, ts);
 	size_t n = labels_to_tags(s, (pf_str){ NULL, 0 }, m->tags);
 	add_extra(m, m->tags, &n, (pf_str){ NULL, 0 });
-	field_sample(&m->fields[0], PF_STR_LIT("value"), s);
 	return emit(m, s->name, n, 1, has_ts, ts);
 }
 
@@ -373,10 +405,14 @@ static int map_simple(pf_mapper *m, const pf_sample *s, enum pf_mtype type,
 	pf_field *f = &m->fields[0];
 	int rc;
 
+	int plain = type != PF_MT_STATESET && plain_ok(m, s);
+	size_t n = 0;
 	if (type == PF_MT_STATESET)
 		skip = s->family; /* the label holding the state's name */
-	size_t n = labels_to_tags(s, skip, m->tags);
-	add_extra(m, m->tags, &n, s->unit);
+	if (!plain) {
+		n = labels_to_tags(s, skip, m->tags);
+		add_extra(m, m->tags, &n, s->unit);
+	}
 
 	switch (type) {
 	case PF_MT_INFO:
@@ -409,6 +445,8 @@ static int map_simple(pf_mapper *m, const pf_sample *s, enum pf_mtype type,
 		break;
 	}
 	pf_str meas = v1 ? name : is_om(m) ? PF_STR_LIT("openmetric") : PF_STR_LIT("prometheus");
+	if (plain)
+		return emit_plain(m, meas, s, 1, has_ts, ts);
 	return emit(m, meas, n, 1, has_ts, ts);
 }
 
@@ -1013,6 +1051,28 @@ static int set_opts(pf_mapper *m, const pf_map_opts *opts)
 	/* Reserved once: the prepared values never move while we append. */
 	for (size_t i = 0; i < m->o.ntags; i++)
 		pf_lp_tag_prepare(m->o.tags[i].key, m->o.tags[i].value, &m->xbuf, &m->xtags[i]);
+	/* The extra tags as pf_point.extra, for samples whose labels are
+	 * lp_plain: what add_extra() would add, in key order. Only when each
+	 * is raw and no key comes twice; otherwise every sample goes the long
+	 * way, where add_extra()'s rules for those cases live. */
+	m->nxsorted = 0;
+	m->direct = grow((void **)&m->xsorted, &m->xscap, m->o.ntags ? m->o.ntags : 1, sizeof(pf_tag)) == 0;
+	for (size_t i = 0; m->direct && i < m->o.ntags; i++) {
+		pf_tag x = m->xtags[i];
+		if (x.value.n == 0)
+			continue;
+		if (!x.raw) {
+			m->direct = 0;
+			break;
+		}
+		size_t j = m->nxsorted;
+		for (; j > 0 && pf_str_cmp(m->xsorted[j - 1].key, x.key) > 0; j--)
+			m->xsorted[j] = m->xsorted[j - 1];
+		if (j > 0 && pf_str_eq(m->xsorted[j - 1].key, x.key))
+			m->direct = 0;
+		m->xsorted[j] = x;
+		m->nxsorted++;
+	}
 	return 0;
 }
 
@@ -1047,6 +1107,7 @@ void pf_mapper_free(pf_mapper *m)
 		return;
 	free(m->tags);
 	free(m->xtags);
+	free(m->xsorted);
 	pf_buf_free(&m->xbuf);
 	free(m->base);
 	free(m->stags);

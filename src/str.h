@@ -15,6 +15,13 @@ typedef struct pf_str {
 	size_t n;
 } pf_str;
 
+/* A name and its value: a scraped label (expfmt.h), or a tag the encoder
+ * writes as it is (lineproto.h, pf_point.plain). */
+typedef struct pf_label {
+	pf_str name;
+	pf_str value;
+} pf_label;
+
 #define PF_STR_LIT(s) ((pf_str){ (s), sizeof(s) - 1 })
 
 static inline pf_str pf_str_c(const char *s)

@@ -18,6 +18,10 @@
  *   byte 2  bit 0     parse the body a second time after pf_pipeline_reset(),
  *                     to catch state that a reset forgets
  *           bits 1-2  the format of that second pass, as in byte 0
+ *           bits 3-4  the extra tags: 0 instance (a label's name, a value
+ *                     to escape), 1 host and url (sorted after and before
+ *                     common labels), 2 none, 3 a key that needs escaping
+ *                     (no shortcut for any sample)
  *   rest    the body
  *
  * run-fuzz writes these three bytes in front of every seed (make-seeds.py);
@@ -26,7 +30,10 @@
  * Beyond "no crash, no leak, no undefined behaviour" the target checks what
  * the headers promise about the output: it is whole lines, each ending in
  * '\n' and none empty, and every message is one line that starts with the
- * source name. A broken promise aborts, which libFuzzer reports as a crash.
+ * source name; and that the shortcut for common label sets changes nothing:
+ * the first pass runs again with pf_pipeline_opts.long_way, and its return,
+ * output, messages and counters must be the same. A broken promise aborts,
+ * which libFuzzer reports as a crash.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -128,6 +135,40 @@ static void check_rc(int rc, enum pf_on_error policy)
 	abort();
 }
 
+/* The first pass again with no shortcut for common label sets: everything
+ * must come out the same. */
+static void same_the_long_way(const pf_pipeline_opts *o, const char *body, size_t n, size_t chunk,
+			      int rc, const pf_buf *out, unsigned long nmsg, const pf_pipeline_stats *st)
+{
+	pf_pipeline_opts lo = *o;
+	lo.long_way = 1;
+	pf_buf lout;
+	pf_buf_init(&lout, FUZZ_OUT_MAX);
+	unsigned long lmsg = 0;
+	pf_pipeline *lp = pf_pipeline_new(&lo, &lout, on_msg, &lmsg);
+	if (lp == NULL) {
+		pf_buf_free(&lout);
+		return;
+	}
+	int lrc = run_body(lp, body, n, chunk);
+	const pf_pipeline_stats *ls = pf_pipeline_get_stats(lp);
+	if (rc == -ENOMEM || lrc == -ENOMEM) {
+		/* Out of memory may strike one run and not the other. */
+	} else if (lrc != rc) {
+		fprintf(stderr, "fuzz_pipeline: return %d, the long way %d\n", rc, lrc);
+		fail("the shortcut changed the return");
+	} else if (lout.len != out->len || (out->len && memcmp(lout.data, out->data, out->len) != 0)) {
+		fprintf(stderr, "fuzz_pipeline: output (%zu bytes):\n%.*s\nthe long way (%zu bytes):\n%.*s\n",
+			out->len, (int)(out->len > 4096 ? 4096 : out->len), out->data ? out->data : "",
+			lout.len, (int)(lout.len > 4096 ? 4096 : lout.len), lout.data ? lout.data : "");
+		fail("the shortcut changed the output");
+	} else if (lmsg != nmsg || memcmp(ls, st, sizeof(*st)) != 0) {
+		fail("the shortcut changed the messages or counters");
+	}
+	pf_pipeline_free(lp);
+	pf_buf_free(&lout);
+}
+
 static enum pf_format format_of(unsigned v)
 {
 	return v == 0 ? PF_FORMAT_PROMETHEUS : v == 1 ? PF_FORMAT_OPENMETRICS : PF_FORMAT_AUTO;
@@ -145,9 +186,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* An extra tag whose key is a common label name, so that "a label of
 	 * the same name wins" is exercised, and whose value needs escaping. */
-	static const pf_tag extra[] = {
-		{ PF_STR_LIT("instance"), PF_STR_LIT("fuzz host,a=b c"), 0 },
+	static const pf_tag extras[4][2] = {
+		{ { PF_STR_LIT("instance"), PF_STR_LIT("fuzz host,a=b c"), 0 } },
+		{ { PF_STR_LIT("url"), PF_STR_LIT("http://h:9100/metrics"), 0 },
+		  { PF_STR_LIT("host"), PF_STR_LIT("h"), 0 } },
+		{ { PF_STR_LIT(""), PF_STR_LIT(""), 0 } },
+		{ { PF_STR_LIT("a key"), PF_STR_LIT("v"), 0 } },
 	};
+	static const size_t nextras[4] = { 1, 2, 0, 1 };
+	unsigned xsel = (again >> 3) & 3;
 
 	pf_pipeline_opts o;
 	memset(&o, 0, sizeof(o));
@@ -157,8 +204,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.map.format = o.format;
 	o.map.now_ns = INT64_C(1700000000123456789);
 	o.map.ignore_timestamps = (sel >> 5) & 1;
-	o.map.tags = extra;
-	o.map.ntags = 1;
+	o.map.tags = extras[xsel];
+	o.map.ntags = nextras[xsel];
 	o.precision = (enum pf_precision)((sel >> 6) & 3);
 	o.source = FUZZ_SOURCE;
 
@@ -181,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A rejected body must have said why ("the error callback said why"). */
 	if (rc == -EINVAL && nmsg == 0)
 		fail("rejected without a message");
+	same_the_long_way(&o, body, n, chunk, rc, &out, nmsg, st);
 
 	if (again & 1) {
 		/* The same body again, in the format of byte 2 and with another

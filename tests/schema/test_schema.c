@@ -26,6 +26,7 @@ typedef struct sink {
 	size_t len;
 	int npoints;
 	int stop_after; /* return 1 from the callback at this point (1-based), 0: never */
+	int nplain;     /* points in the plain form (pf_point.plain) */
 } sink;
 
 static int cmp_tag(const void *a, const void *b)
@@ -48,14 +49,29 @@ static int on_point(void *ud, pf_point *p)
 {
 	sink *k = ud;
 	pf_tag tags[64];
-	if (p->ntags > 64) {
+	if (p->ntags + p->nplain + p->nextra > 64) {
 		fprintf(stderr, "too many tags\n");
 		exit(2);
 	}
 	memcpy(tags, p->tags, p->ntags * sizeof(pf_tag));
-	qsort(tags, p->ntags, sizeof(pf_tag), cmp_tag);
+	size_t nt = p->ntags;
+	/* The plain form (pf_point.plain): labels, then the extra tags no
+	 * label has taken. */
+	for (size_t i = 0; i < p->nplain; i++)
+		tags[nt++] = (pf_tag){ p->plain[i].name, p->plain[i].value, 0 };
+	for (size_t i = 0; i < p->nextra; i++) {
+		size_t j;
+		for (j = 0; j < p->nplain; j++)
+			if (pf_str_eq(p->plain[j].name, p->extra[i].key))
+				break;
+		if (j == p->nplain)
+			tags[nt++] = p->extra[i];
+	}
+	if (p->nplain || p->nextra)
+		k->nplain++;
+	qsort(tags, nt, sizeof(pf_tag), cmp_tag);
 	put(k, "%.*s|", (int)p->measurement.n, p->measurement.p);
-	for (size_t i = 0; i < p->ntags; i++)
+	for (size_t i = 0; i < nt; i++)
 		put(k, "%s%.*s=%.*s", i ? "," : "", (int)tags[i].key.n, tags[i].key.p,
 		    (int)tags[i].value.n, tags[i].value.p);
 	put(k, "|");
@@ -98,6 +114,7 @@ typedef struct ctx {
 	pf_mapper *m;
 	sink k;
 	pf_str unit;
+	int lp_plain; /* feed() marks its samples pf_sample.lp_plain */
 } ctx;
 
 #define NOTS INT64_MIN
@@ -142,6 +159,7 @@ static int feed(ctx *c, const char *name, const char *family, enum pf_mtype type
 		.has_ts = ts != NOTS,
 		.ts_ns = ts == NOTS ? 0 : ts,
 		.line = 1,
+		.lp_plain = (unsigned char)c->lp_plain,
 	};
 	if (strcmp(value, "NaN") == 0)
 		s.value = NAN;
@@ -163,6 +181,7 @@ static void start(ctx *c, enum pf_schema schema, enum pf_format fmt, const pf_ta
 	};
 	memset(&c->k, 0, sizeof(c->k));
 	c->unit = (pf_str){ "", 0 };
+	c->lp_plain = 0;
 	c->m = pf_mapper_new(&o, on_point, &c->k);
 	if (c->m == NULL) {
 		fprintf(stderr, "pf_mapper_new failed\n");
@@ -209,7 +228,7 @@ static void done(ctx *c, const char *what, const char *want)
 
 static void test_simple_v1_v2(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	static const pf_tag extra[] = {
 		{ { "dc", 2 }, { "east", 4 }, 0 },
 		{ { "host", 4 }, { "default", 7 }, 0 },
@@ -239,13 +258,76 @@ static void test_simple_v1_v2(void)
 	}
 }
 
+/* Samples whose labels are lp_plain take the plain form when every extra
+ * tag is raw and no key comes twice, and come out as the same points as
+ * the long way; grouped families and other extra tags take the long way. */
+static void test_plain_form(void)
+{
+	ctx c = { .m = NULL };
+	pf_tag raw[3], odd[2], twice[2];
+	pf_buf store;
+	pf_buf_init(&store, 1 << 16);
+	pf_buf_reserve(&store, 1024);
+	/* Prepared as the scrape prepares its tags: raw. */
+	pf_lp_tag_prepare(PF_STR_LIT("url"), PF_STR_LIT("http://h:9100/metrics"), &store, &raw[0]);
+	pf_lp_tag_prepare(PF_STR_LIT("host"), PF_STR_LIT("default"), &store, &raw[1]);
+	pf_lp_tag_prepare(PF_STR_LIT("a"), PF_STR_LIT("first"), &store, &raw[2]);
+	check(raw[0].raw && raw[1].raw && raw[2].raw, "extra tags prepared raw");
+	odd[0] = raw[1];
+	odd[1] = (pf_tag){ PF_STR_LIT("x y"), PF_STR_LIT("1"), 0 }; /* key to escape: not raw */
+	twice[0] = raw[1];
+	twice[1] = raw[1];
+	static const char *const want_v1 =
+		"reqs|a=first,code=200,host=web1,url=http://h:9100/metrics|counter=1027|1600000000000000000\n"
+		"temp|a=first,host=default,url=http://h:9100/metrics|gauge=-1.5e3|1700000000000000000\n"
+		"up|a=0,b=1,host=default,url=http://h:9100/metrics|gauge=1|1700000000000000000\n";
+	static const char *const want_infl =
+		"reqs|a=first,code=200,host=web1,url=http://h:9100/metrics|value=1027|1600000000000000000\n"
+		"temp|a=first,host=default,url=http://h:9100/metrics|value=-1.5e3|1700000000000000000\n"
+		"up|a=0,b=1,host=default,url=http://h:9100/metrics|value=1|1700000000000000000\n";
+	for (int way = 0; way < 2; way++) {
+		for (int sc = 0; sc < 2; sc++) {
+			start(&c, sc ? PF_SCHEMA_INFLUXDB_PROM : PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, raw, 3);
+			c.lp_plain = way;
+			feed(&c, "reqs", "reqs", C, PF_SFX_NONE, "code=200,host=web1", "1027", 1600000000000000000LL);
+			feed(&c, "temp", "temp", G, PF_SFX_NONE, "", "-1.5e3", NOTS);
+			feed(&c, "up", "up", G, PF_SFX_NONE, "a=0,b=1", "1", NOTS);
+			check(c.k.nplain == (way ? 3 : 0), way ? "lp_plain samples take the plain form"
+							       : "other samples take the long way");
+			done(&c, way ? "plain form" : "long way", sc ? want_infl : want_v1);
+		}
+	}
+	/* An extra tag that is not raw, or a key given twice: the long way for all. */
+	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, odd, 2);
+	c.lp_plain = 1;
+	feed(&c, "up", "up", G, PF_SFX_NONE, "a=0", "1", NOTS);
+	check(c.k.nplain == 0, "an extra tag that is not raw: the long way");
+	done(&c, "odd extra tag", "up|a=0,host=default,x y=1|gauge=1|1700000000000000000\n");
+	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, twice, 2);
+	c.lp_plain = 1;
+	feed(&c, "up", "up", G, PF_SFX_NONE, "a=0", "1", NOTS);
+	check(c.k.nplain == 0, "an extra key twice: the long way");
+	done(&c, "extra key twice", "up|a=0,host=default|gauge=1|1700000000000000000\n");
+	/* A histogram is grouped the long way even when its labels are plain. */
+	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, raw, 3);
+	c.lp_plain = 1;
+	feed(&c, "h_bucket", "h", H, PF_SFX_BUCKET, "le=1", "3", NOTS);
+	feed(&c, "h_sum", "h", H, PF_SFX_SUM, "", "2", NOTS);
+	feed(&c, "h_count", "h", H, PF_SFX_COUNT, "", "3", NOTS);
+	check(c.k.nplain == 0, "grouped families: the long way");
+	done(&c, "plain histogram",
+	     "h|a=first,host=default,url=http://h:9100/metrics|1=3,count=3,sum=2|1700000000000000000\n");
+	pf_buf_free(&store);
+}
+
 static void test_ignore_timestamps_and_dup_labels(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	pf_map_opts o = { .schema = PF_SCHEMA_TELEGRAF_V1, .format = PF_FORMAT_PROMETHEUS,
 			  .now_ns = 42, .ignore_timestamps = 1 };
 	memset(&c.k, 0, sizeof(c.k));
 	c.unit = (pf_str){ "", 0 };
+	c.lp_plain = 0;
 	c.m = pf_mapper_new(&o, on_point, &c.k);
 	/* A duplicated label: the last one wins, as in Telegraf's map. */
 	feed(&c, "a", "a", C, PF_SFX_NONE, "l=1,m=2,l=3", "1", 1601830800000000000LL);
@@ -254,7 +336,7 @@ static void test_ignore_timestamps_and_dup_labels(void)
 
 static void test_histogram_v1(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
 	/* Two series, interleaved, the second listing its labels in another
 	 * order; le spelled in several ways; a count with a fraction. */
@@ -287,7 +369,7 @@ static void test_histogram_v1(void)
 
 static void test_histogram_v2(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	static const pf_tag extra[] = { { { "le", 2 }, { "shadowed", 8 }, 0 } };
 	start(&c, PF_SCHEMA_TELEGRAF_V2, PF_FORMAT_PROMETHEUS, extra, 1);
 	feed(&c, "lat_bucket", "lat", H, PF_SFX_BUCKET, "v=GET,le=125000", "1994", NOTS);
@@ -310,7 +392,7 @@ static void test_histogram_v2(void)
 
 static void test_summary(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	for (int v = 1; v <= 2; v++) {
 		start(&c, v == 1 ? PF_SCHEMA_TELEGRAF_V1 : PF_SCHEMA_TELEGRAF_V2,
 		      PF_FORMAT_PROMETHEUS, NULL, 0);
@@ -336,7 +418,7 @@ static void test_summary(void)
 
 static void test_openmetrics(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	for (int v = 1; v <= 2; v++) {
 		start(&c, v == 1 ? PF_SCHEMA_TELEGRAF_V1 : PF_SCHEMA_TELEGRAF_V2,
 		      PF_FORMAT_OPENMETRICS, NULL, 0);
@@ -388,7 +470,7 @@ static void test_openmetrics(void)
 
 static void test_influxdb_prom(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	static const pf_tag extra[] = { { { "job", 3 }, { "node", 4 }, 0 } };
 	for (int f = 0; f < 2; f++) {
 		start(&c, PF_SCHEMA_INFLUXDB_PROM, f ? PF_FORMAT_OPENMETRICS : PF_FORMAT_PROMETHEUS, extra, 1);
@@ -410,7 +492,7 @@ static void test_influxdb_prom(void)
 /* The OpenMetrics counter rules: only _total maps; anything else is dropped. */
 static void test_om_counter_parts(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_OPENMETRICS, NULL, 0);
 	feed(&c, "x_created", "x", C, PF_SFX_CREATED, "", "1", NOTS);
 	feed(&c, "x", "x", C, PF_SFX_NONE, "", "1", NOTS);
@@ -421,7 +503,7 @@ static void test_om_counter_parts(void)
  * recognise (a counter foo_total under TYPE foo). */
 static void test_prom_untyped_fallback(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
 	feed(&c, "foo_total", "foo", C, PF_SFX_TOTAL, "", "3", NOTS);
 	feed(&c, "h", "h", H, PF_SFX_NONE, "", "3", NOTS);
@@ -433,7 +515,7 @@ static void test_prom_untyped_fallback(void)
 /* The callback's nonzero return stops the mapper and comes back. */
 static void test_stop(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V2, PF_FORMAT_PROMETHEUS, NULL, 0);
 	c.k.stop_after = 2;
 	check(feed(&c, "a", "a", G, PF_SFX_NONE, "", "1", NOTS) == 0, "first point goes on");
@@ -456,7 +538,7 @@ static void test_stop(void)
 /* reset drops what is grouped and takes the new options. */
 static void test_reset(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
 	feed(&c, "h_bucket", "h", H, PF_SFX_BUCKET, "le=1", "1", NOTS);
 	pf_map_opts o = { .schema = PF_SCHEMA_TELEGRAF_V2, .format = PF_FORMAT_OPENMETRICS, .now_ns = 9 };
@@ -469,7 +551,7 @@ static void test_reset(void)
  * is reused; every series keeps its own values. */
 static void test_many_series(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
 	char lab[64], val[32];
 	for (int fam = 0; fam < 3; fam++) {
@@ -502,7 +584,7 @@ static void test_many_series(void)
  * slot (same length, first and last byte) must still be told apart. */
 static void test_bound_cache(void)
 {
-	ctx c;
+	ctx c = { .m = NULL };
 	start(&c, PF_SCHEMA_TELEGRAF_V1, PF_FORMAT_PROMETHEUS, NULL, 0);
 	for (int i = 0; i < 2; i++) {
 		const char *lab[] = { "s=a,le=1e6", "s=a,le=1.6", "s=a,le=1_6", "s=b,le=1.6", "s=b,le=1e6" };
@@ -588,6 +670,7 @@ static void test_schema_names(void)
 int main(void)
 {
 	test_simple_v1_v2();
+	test_plain_form();
 	test_ignore_timestamps_and_dup_labels();
 	test_histogram_v1();
 	test_histogram_v2();
