@@ -64,7 +64,8 @@ def pipeline_seeds(conf, out):
             # byte 0: format | schema << 2; on_error, timestamps and precision
             # vary with the file so that the seeds cover them too.
             sel = fmt | (schema << 2) | ((i & 1) << 4) | (((i >> 1) & 1) << 5) | (((i >> 2) & 3) << 6)
-            write_seed(out, bytes([sel, CHUNKS[(i + schema) % len(CHUNKS)], 0]) + body)
+            # byte 2 bits 3-4: the extra tags, one set per schema in turn.
+            write_seed(out, bytes([sel, CHUNKS[(i + schema) % len(CHUNKS)], ((i + schema) % 4) << 3]) + body)
             n += 1
         # Auto-detected format, then a second pass after a reset in the
         # other format.
