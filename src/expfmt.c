@@ -716,8 +716,6 @@ longway:
 	return 0;
 }
 
-
-
 /* 0.0.4: a histogram bucket needs a numeric le, a summary quantile a
  * numeric quantile, or no schema can place it (textparse lets it through,
  * expfmt refuses the whole input): the line is reported, not dropped

@@ -290,13 +290,22 @@ static int tags_room(pf_mapper *m, size_t nlabels)
 
 /* ---- straight-through samples ---- */
 
-static int emit(pf_mapper *m, pf_str meas, size_t ntags, size_t nfields,
+/* Hands one point to fn: its tags are the ntags collected in m->tags; or,
+ * with plain set (a sample whose labels are lp_plain), that sample's
+ * labels and the sorted extra tags, which the encoder merges and copies
+ * (pf_point.plain): what labels_to_tags() + add_extra() + the encoder's
+ * sort and escaping come to for such labels. */
+static int emit(pf_mapper *m, pf_str meas, size_t ntags, const pf_sample *plain, size_t nfields,
 		int has_ts, int64_t ts)
 {
 	pf_point p = {
 		.measurement = meas,
 		.tags = m->tags,
-		.ntags = ntags,
+		.ntags = plain ? 0 : ntags,
+		.plain = plain ? plain->labels : NULL,
+		.nplain = plain ? plain->nlabels : 0,
+		.extra = plain ? m->xsorted : NULL,
+		.nextra = plain ? m->nxsorted : 0,
 		.fields = m->fields,
 		.nfields = nfields,
 		.has_time = 1,
@@ -305,28 +314,7 @@ static int emit(pf_mapper *m, pf_str meas, size_t ntags, size_t nfields,
 	return m->fn(m->ud, &p);
 }
 
-/* emit() for a sample whose labels are lp_plain: the encoder merges them
- * with the sorted extra tags and copies both (pf_point.plain), which is
- * what labels_to_tags() + add_extra() + the encoder's sort and escaping
- * come to for such labels. */
-static int emit_plain(pf_mapper *m, pf_str meas, const pf_sample *s, size_t nfields,
-		      int has_ts, int64_t ts)
-{
-	pf_point p = {
-		.measurement = meas,
-		.plain = s->labels,
-		.nplain = s->nlabels,
-		.extra = m->xsorted,
-		.nextra = m->nxsorted,
-		.fields = m->fields,
-		.nfields = nfields,
-		.has_time = 1,
-		.time_ns = has_ts ? ts : m->o.now_ns,
-	};
-	return m->fn(m->ud, &p);
-}
-
-/* Whether s may go through emit_plain(). */
+/* Whether s may be emitted as plain. */
 static int plain_ok(const pf_mapper *m, const pf_sample *s)
 {
 	return s->lp_plain && m->direct && s->unit.n == 0;
@@ -386,10 +374,10 @@ static int map_influxdb(pf_mapper *m, const pf_sample *s)
 	int has_ts = sample_ts(m, s, &ts);
 	field_sample(&m->fields[0], PF_STR_LIT("value"), s);
 	if (plain_ok(m, s))
-		return emit_plain(m, s->name, s, 1, has_ts, ts);
+		return emit(m, s->name, 0, s, 1, has_ts, ts);
 	size_t n = labels_to_tags(s, (pf_str){ NULL, 0 }, m->tags);
 	add_extra(m, m->tags, &n, (pf_str){ NULL, 0 });
-	return emit(m, s->name, n, 1, has_ts, ts);
+	return emit(m, s->name, n, NULL, 1, has_ts, ts);
 }
 
 /* A counter, gauge, untyped, info or (telegraf-v2) stateset sample.
@@ -445,9 +433,7 @@ static int map_simple(pf_mapper *m, const pf_sample *s, enum pf_mtype type,
 		break;
 	}
 	pf_str meas = v1 ? name : is_om(m) ? PF_STR_LIT("openmetric") : PF_STR_LIT("prometheus");
-	if (plain)
-		return emit_plain(m, meas, s, 1, has_ts, ts);
-	return emit(m, meas, n, 1, has_ts, ts);
+	return emit(m, meas, n, plain ? s : NULL, 1, has_ts, ts);
 }
 
 /* ---- grouped families ---- */
@@ -835,7 +821,7 @@ static int emit_group_v1(pf_mapper *m, const group *g, size_t nt)
 			field_scalar(m, &m->fields[nf++], PF_STR_LIT("created"), &g->created);
 	}
 	memcpy(m->tags, m->base, nt * sizeof(pf_tag));
-	return emit(m, aget(m, m->fam), nt, nf, g->has_ts, g->ts);
+	return emit(m, aget(m, m->fam), nt, NULL, nf, g->has_ts, g->ts);
 }
 
 /* One v2 point with the group's tags plus tag k=v and one float field. */
@@ -846,7 +832,7 @@ static int emit_v2_one(pf_mapper *m, const group *g, size_t nt, pf_str meas,
 	memcpy(m->tags, m->base, nt * sizeof(pf_tag));
 	tag_set(m->tags, &n, tk, tv, 0);
 	field_float(&m->fields[0], fk, v, text);
-	return emit(m, meas, n, 1, g->has_ts, g->ts);
+	return emit(m, meas, n, NULL, 1, g->has_ts, g->ts);
 }
 
 static int emit_group_v2(pf_mapper *m, const group *g, size_t nt, const pf_str *k)
@@ -863,7 +849,7 @@ static int emit_group_v2(pf_mapper *m, const group *g, size_t nt, const pf_str *
 	if (g->created.has && is_om(m))
 		field_scalar(m, &m->fields[nf++], k[2], &g->created);
 	memcpy(m->tags, m->base, nt * sizeof(pf_tag));
-	if ((rc = emit(m, meas, nt, nf, g->has_ts, g->ts)) != 0)
+	if ((rc = emit(m, meas, nt, NULL, nf, g->has_ts, g->ts)) != 0)
 		return rc;
 
 	for (size_t i = g->head; i != NONE; i = m->ents[i].next) {
