@@ -53,7 +53,8 @@ static int on_point(void *ud, pf_point *p)
 		fprintf(stderr, "too many tags\n");
 		exit(2);
 	}
-	memcpy(tags, p->tags, p->ntags * sizeof(pf_tag));
+	if (p->ntags)
+		memcpy(tags, p->tags, p->ntags * sizeof(pf_tag));
 	size_t nt = p->ntags;
 	/* The plain form (pf_point.plain): labels, then the extra tags no
 	 * label has taken. */
