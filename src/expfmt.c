@@ -200,10 +200,13 @@ static size_t scan_name(const char *s, size_t n, size_t i, const unsigned char *
  * start with the current family's name (a TYPE line after its HELP, the
  * family's samples): when the family name is a plain one, that prefix is
  * compared in one go and only the rest is scanned byte by byte. */
-static size_t scan_metric_name(const pf_parser *p, const char *s, size_t n, size_t i)
+static size_t scan_metric_name(const pf_parser *p, const char *s, size_t n, size_t i,
+			       int *fam_prefix)
 {
 	size_t f = p->fam.len;
+	*fam_prefix = 0;
 	if (p->fam_plain && f > 0 && n - i >= f && memcmp(s + i, p->fam.data, f) == 0) {
+		*fam_prefix = 1;
 		i += f;
 		while (i < n && name_rest[(unsigned char)s[i]])
 			i++;
@@ -367,10 +370,13 @@ const enum pf_suffix *pf_type_suffixes(enum pf_format fmt, enum pf_mtype t, size
 #undef RET
 }
 
-/* Which suffix of the current family a sample name is, or -1 if none. */
-static int family_suffix(const pf_parser *p, pf_str name)
+/* Which suffix of the current family a sample name is, or -1 if none.
+ * fam_prefix: scan_metric_name() found name to start with the family's
+ * name already. */
+static int family_suffix(const pf_parser *p, pf_str name, int fam_prefix)
 {
-	if (!p->fam_open || name.n < p->fam.len || memcmp(name.p, p->fam.data, p->fam.len) != 0)
+	if (!p->fam_open || name.n < p->fam.len ||
+	    (!fam_prefix && memcmp(name.p, p->fam.data, p->fam.len) != 0))
 		return -1;
 	size_t n;
 	const enum pf_suffix *sfx = pf_type_suffixes(p->fmt, p->type, &n);
@@ -493,7 +499,8 @@ static size_t read_metric_name(pf_parser *p, const char *s, size_t n, size_t i, 
 			return 0;
 		return j;
 	}
-	size_t j = scan_metric_name(p, s, n, i);
+	int fam_prefix;
+	size_t j = scan_metric_name(p, s, n, i, &fam_prefix);
 	if (j == i)
 		return 0;
 	name->p = s + i;
@@ -761,7 +768,8 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	}
 	/* Metric name, plain before the braces or quoted inside them. */
 	pf_str name = { NULL, 0 };
-	size_t j = scan_metric_name(p, s, n, 0);
+	int fam_prefix;
+	size_t j = scan_metric_name(p, s, n, 0, &fam_prefix);
 	int plain = j > 0;
 	if (j > 0) {
 		name.p = s;
@@ -980,7 +988,7 @@ done:
 	if (p->eof_seen)
 		return;
 	/* Which family is it? */
-	int sfx = family_suffix(p, name);
+	int sfx = family_suffix(p, name, plain && fam_prefix);
 	if (sfx < 0) {
 		family_close(p, ln);
 		if (!om)
