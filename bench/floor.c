@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -120,12 +121,8 @@ static int send_all(int fd, const char *b, size_t n)
 		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR) {
-				struct epoll_event ev;
-				int e = epoll_create1(0);
-				struct epoll_event want = { .events = EPOLLOUT };
-				epoll_ctl(e, EPOLL_CTL_ADD, fd, &want);
-				(void)epoll_wait(e, &ev, 1, 1000);
-				close(e);
+				struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+				(void)poll(&pfd, 1, 1000);
 				continue;
 			}
 			return -1;
@@ -135,8 +132,6 @@ static int send_all(int fd, const char *b, size_t n)
 	}
 	return 0;
 }
-
-static int64_t now_ms(void);
 
 /* POSTs one batch when the sink is free and a batch is full or its first
  * line has waited FLUSH_MS, as promflux's batcher does. */

@@ -687,15 +687,11 @@ static size_t plain_labels(pf_parser *p, const char *s, size_t n, size_t i, unsi
 		if (k == i || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
 			goto longway;
 		pf_str name = { s + i, k - i };
-		size_t v0 = k + 2;
-		const char *q = memchr(s + v0, '"', n - v0);
-		if (q == NULL)
-			goto longway;
-		size_t v1 = (size_t)(q - s);
+		size_t v0 = k + 2, v1 = v0;
 		unsigned cls = 0;
-		for (size_t j = v0; j < v1; j++)
-			cls |= vclass[(unsigned char)s[j]];
-		if (cls & 1)
+		while (v1 < n && s[v1] != '"')
+			cls |= vclass[(unsigned char)s[v1++]];
+		if (v1 == n || (cls & 1))
 			goto longway;
 		if (cls || v1 == v0)
 			plain = 0;
