@@ -79,9 +79,13 @@ void pf_queue_free(pf_queue *q);
 
 /* Appends n bytes of lines (borrowed for the call). A last line without
  * '\n' gets one. Empty lines are skipped. May seal batches and drop the
- * oldest. Returns 0, or -ENOMEM (lines not appended are lost and counted
- * as dropped). */
-int pf_queue_append(pf_queue *q, const char *lp, size_t n);
+ * oldest. lines: 0, or the number of lines when lp is known to be exactly
+ * that many non-empty lines each ending in '\n' (what the encoder writes):
+ * then, when they all fit the open batch, they go in with one copy and no
+ * search for line ends. A wrong count miscounts batches (their line
+ * limit, the counters) but loses no byte. Returns 0, or -ENOMEM (lines not
+ * appended are lost and counted as dropped). */
+int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines);
 
 /* Seals the open batch, if it holds any line. */
 void pf_queue_cut(pf_queue *q);

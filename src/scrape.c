@@ -503,7 +503,8 @@ static int on_data(void *ud, const char *p, size_t n)
 }
 
 /* Appends the synthetic series through the same mapper and tags. */
-static void synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t kept, uint64_t body)
+/* Appends the synthetic series to sl->out. Returns the lines it wrote. */
+static size_t synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t kept, uint64_t body)
 {
 	char text[512];
 	int n = snprintf(text, sizeof(text),
@@ -518,6 +519,7 @@ static void synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t k
 	pf_pipeline_set_filter(sl->pl, NULL, NULL);
 	if (pf_pipeline_feed(sl->pl, text, (size_t)n) == 0)
 		pf_pipeline_finish(sl->pl);
+	return (size_t)pf_pipeline_get_stats(sl->pl)->lp.lines;
 }
 
 /* t: the target the scrape counts into (see account). */
@@ -599,9 +601,11 @@ static void on_done(void *ud, const pf_http_result *r)
 	if (!ok)
 		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */
 	double dur = (double)(uv_hrtime() - sl->t0) / 1e9;
-	synthetic(sl, ok, dur, scraped, kept, r->body_bytes);
+	/* Every line in out is the encoder's (pf_lp_write, which counts
+	 * the lines it commits): the body's, then the synthetic series'. */
+	size_t lines = synthetic(sl, ok, dur, scraped, kept, r->body_bytes) + (ok ? (size_t)ps.lp.lines : 0);
 	for (size_t i = 0; i < s->o.nsinks; i++)
-		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
+		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len, lines);
 	account(s, sl, dur, scraped, ok ? kept : 0);
 	if (sl->msgs_logged && sl->msgs_held) {
 		/* Said once per window, by the scrape whose errors were logged. */
@@ -702,9 +706,9 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	if (rc != 0) {
 		/* No callback will come: write up = 0 now. */
 		pf_buf_reset(&sl->out);
-		synthetic(sl, 0, (double)(uv_hrtime() - sl->t0) / 1e9, 0, 0, 0);
+		size_t lines = synthetic(sl, 0, (double)(uv_hrtime() - sl->t0) / 1e9, 0, 0, 0);
 		for (size_t i = 0; i < s->o.nsinks; i++)
-			pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len);
+			pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len, lines);
 		account(s, sl, 0, 0, 0);
 		slot_put(sl);
 		return rc;

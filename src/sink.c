@@ -131,10 +131,10 @@ static uint64_t now_ms(pf_sink *s)
 	return uv_now(s->timer.loop);
 }
 
-int pf_sink_write(pf_sink *s, const char *lp, size_t n)
+int pf_sink_write(pf_sink *s, const char *lp, size_t n, size_t lines)
 {
 	if (s->kind == K_INFLUX) {
-		int rc = pf_writer_write(s->w, lp, n);
+		int rc = pf_writer_write(s->w, lp, n, lines);
 		if (rc != 0)
 			s->st.errors++;
 		s->st.writes++;

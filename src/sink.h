@@ -52,8 +52,11 @@ const pf_writer_stats *pf_sink_writer_stats(pf_sink *s);
 pf_writer *pf_sink_writer(pf_sink *s);
 
 /* Hands over n bytes of complete lines (borrowed for the call only).
+ * lines: how many, when the caller knows that lp is exactly that many
+ * non-empty lines each ending in '\n' (an encoder's output), which spares
+ * a batching sink from looking for each line's end; 0 if not known.
  * Returns 0 when written or queued, or a negative errno (already logged). */
-int pf_sink_write(pf_sink *s, const char *lp, size_t n);
+int pf_sink_write(pf_sink *s, const char *lp, size_t n, size_t lines);
 
 /* Reopens the output (file: the path again, for logrotate; others: no-op).
  * Returns 0 or a negative errno (logged; the old file stays in use). */

@@ -775,11 +775,11 @@ static void note_drops(pf_writer *w)
 	w->dropped_logged = qs->dropped_lines;
 }
 
-int pf_writer_write(pf_writer *w, const char *lp, size_t n)
+int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines)
 {
 	if (w->finishing)
 		return -ECANCELED;
-	int rc = pf_queue_append(w->q, lp, n);
+	int rc = pf_queue_append(w->q, lp, n, lines);
 	spool_drain(w);
 	note_drops(w);
 	const pf_queue_stats *qs = pf_queue_get_stats(w->q);

@@ -69,9 +69,10 @@ typedef struct pf_writer_opts {
 pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_opts *opts, char *err,
 			 size_t errcap);
 
-/* Queues n bytes of complete lines (borrowed for the call). Returns 0, or
- * -ENOMEM / -ECANCELED (closing) with the lines counted as dropped. */
-int pf_writer_write(pf_writer *w, const char *lp, size_t n);
+/* Queues n bytes of complete lines (borrowed for the call); lines: their
+ * number or 0, as for pf_queue_append(). Returns 0, or -ENOMEM /
+ * -ECANCELED (closing) with the lines counted as dropped. */
+int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines);
 
 /* Sends the open batch now instead of at its flush interval. */
 void pf_writer_flush(pf_writer *w);

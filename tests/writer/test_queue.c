@@ -83,14 +83,14 @@ static void test_cut_by_lines(void)
 	pf_queue *q = mk(10, 1 << 20, 1 << 30);
 	size_t n;
 	char *t = lines_text(0, 25, &n);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	const pf_queue_stats *s = pf_queue_get_stats(q);
 	CHECK(s->waiting_batches == 2 && s->waiting_lines == 20 && s->open_lines == 5);
 	consistent(q);
 	pf_queue_free(q);
 	/* the batches hold the input, in order, each whole lines */
 	q = mk(10, 1 << 20, 1 << 30);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	pf_queue_cut(q);
 	s = pf_queue_get_stats(q);
 	CHECK(s->waiting_batches == 3 && s->open_lines == 0);
@@ -125,7 +125,7 @@ static void test_recycle(void)
 	size_t n, m;
 	char *t = lines_text(100, 120, &n); /* lines of 12 bytes */
 	char *u = lines_text(120, 150, &m);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	pf_batch *b1 = pf_queue_pop(q), *b2 = pf_queue_pop(q);
 	CHECK(b1 != NULL && b2 != NULL);
 	if (!b1 || !b2)
@@ -133,7 +133,7 @@ static void test_recycle(void)
 	CHECK(b1->cap >= b1->len && b2->cap >= b2->len);
 	pf_queue_done(q, b1);
 	pf_queue_done(q, b2);
-	CHECK(pf_queue_append(q, u, m) == 0);
+	CHECK(pf_queue_append(q, u, m, 0) == 0);
 	pf_batch *c1 = pf_queue_pop(q), *c2 = pf_queue_pop(q);
 	CHECK(c1 != NULL && c2 != NULL);
 	if (!c1 || !c2)
@@ -154,7 +154,7 @@ static void test_recycle(void)
 	CHECK(d != NULL && d->lines == 10 && first_index(d) == 140);
 	if (d)
 		pf_queue_done(q, d);
-	CHECK(pf_queue_append(q, "m,i=7 v=1\n", 10) == 0);
+	CHECK(pf_queue_append(q, "m,i=7 v=1\n", 10, 0) == 0);
 	pf_queue_cut(q);
 	pf_batch *e = pf_queue_pop(q);
 	CHECK(e != NULL && (e == b1 || e == b2) && e->lines == 1 && e->len == 10 && memcmp(e->data, "m,i=7 v=1\n", 10) == 0);
@@ -173,8 +173,8 @@ static void test_cut_by_bytes(void)
 	size_t n;
 	char *t = lines_text(0, 10, &n); /* 10 bytes each */
 	/* appended in pieces, as scrapes come */
-	CHECK(pf_queue_append(q, t, 30) == 0);
-	CHECK(pf_queue_append(q, t + 30, n - 30) == 0);
+	CHECK(pf_queue_append(q, t, 30, 0) == 0);
+	CHECK(pf_queue_append(q, t + 30, n - 30, 0) == 0);
 	pf_queue_cut(q);
 	size_t total = 0, lines = 0;
 	pf_batch *b;
@@ -198,7 +198,7 @@ static void test_long_line_and_newlines(void)
 	/* a line longer than batch_bytes travels alone; a last line
 	 * without '\n' gets one; empty lines vanish */
 	const char *in = "a v=1\n\n0123456789abcdefghij v=2\nb v=3";
-	CHECK(pf_queue_append(q, in, strlen(in)) == 0);
+	CHECK(pf_queue_append(q, in, strlen(in), 0) == 0);
 	pf_queue_cut(q);
 	pf_batch *b1 = pf_queue_pop(q), *b2 = pf_queue_pop(q), *b3 = pf_queue_pop(q);
 	CHECK(b1 && b2 && b3 && pf_queue_pop(q) == NULL);
@@ -211,7 +211,7 @@ static void test_long_line_and_newlines(void)
 		pf_queue_done(q, b3);
 	}
 	/* nothing but newlines: nothing queued */
-	CHECK(pf_queue_append(q, "\n\n\n", 3) == 0);
+	CHECK(pf_queue_append(q, "\n\n\n", 3, 0) == 0);
 	pf_queue_cut(q);
 	CHECK(pf_queue_pop(q) == NULL);
 	CHECK(pf_queue_get_stats(q)->bytes == 0);
@@ -224,7 +224,7 @@ static void test_limit_drops_oldest(void)
 	pf_queue *q = mk(2, 1000, 65);
 	size_t n;
 	char *t = lines_text(0, 4, &n); /* 40 bytes: two batches */
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	const pf_queue_stats *s = pf_queue_get_stats(q);
 	CHECK(s->waiting_batches == 2 && s->dropped_batches == 0);
 	/* one in flight: it counts, but it is never dropped */
@@ -232,7 +232,7 @@ static void test_limit_drops_oldest(void)
 	CHECK(fly && first_index(fly) == 0);
 	free(t);
 	t = lines_text(4, 8, &n); /* 40 more: 80 held -> drop the oldest waiting (i=2,3) */
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	consistent(q);
 	CHECK(s->dropped_batches == 1 && s->dropped_lines == 2);
 	CHECK(s->bytes <= 65);
@@ -269,7 +269,7 @@ static void test_evict_hook(void)
 	pf_queue *q = pf_queue_new(&o);
 	size_t n;
 	char *t = lines_text(0, 5, &n); /* 5 batches of 10 bytes, 2 fit */
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	const pf_queue_stats *s = pf_queue_get_stats(q);
 	CHECK(g_evicted == 3 && s->evicted_batches == 3 && s->evicted_lines == 3 && s->dropped_batches == 0);
 	CHECK(s->waiting_batches == 2);
@@ -285,7 +285,7 @@ static void test_requeue_order(void)
 	pf_queue *q = mk(1, 1000, 1 << 20);
 	size_t n;
 	char *t = lines_text(0, 6, &n);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	pf_batch *a = pf_queue_pop(q), *b = pf_queue_pop(q), *c = pf_queue_pop(q);
 	CHECK(a && b && c);
 	/* retries come back out of order: c, a, b */
@@ -308,7 +308,7 @@ static void test_split(void)
 	pf_queue *q = mk(5, 1000, 1 << 20);
 	size_t n;
 	char *t = lines_text(0, 10, &n);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	pf_batch *a = pf_queue_pop(q);
 	CHECK(a && a->lines == 5);
 	size_t alen = a->len;
@@ -355,7 +355,7 @@ static void test_clear(void)
 	pf_queue *q = mk(3, 1000, 1 << 20);
 	size_t n;
 	char *t = lines_text(0, 8, &n);
-	CHECK(pf_queue_append(q, t, n) == 0);
+	CHECK(pf_queue_append(q, t, n, 0) == 0);
 	pf_batch *b = pf_queue_pop(q);
 	CHECK(pf_queue_clear(q) == 5); /* 3 waiting + 2 open; not the one in flight */
 	const pf_queue_stats *s = pf_queue_get_stats(q);
@@ -383,7 +383,7 @@ static void test_random_accounting(void)
 			int k = 1 + rand() % 20;
 			char *t = lines_text(next, next + k, &n);
 			next += k;
-			CHECK(pf_queue_append(q, t, n) == 0);
+			CHECK(pf_queue_append(q, t, n, 0) == 0);
 			free(t);
 		} else if (r < 5 && nfly < 8) {
 			pf_batch *b = pf_queue_pop(q);
@@ -429,6 +429,78 @@ static void test_random_accounting(void)
 	pf_queue_free(q);
 }
 
+/* A caller's line count (the encoder's output) gives the same batches,
+ * counters and drops as finding the lines, whatever fits where: batches
+ * of 1 to 1,000 lines and 20 bytes to 1 MiB, limits that drop, appends of
+ * 1 to 40 lines of 10-14 bytes, and -ENOMEM-free. */
+static void test_counted(void)
+{
+	static const size_t lines[] = { 1, 3, 10, 1000 };
+	static const size_t bytes[] = { 20, 64, 1 << 20 };
+	static const uint64_t limits[] = { 200, 1 << 30 };
+	unsigned seed = 7;
+	size_t n;
+	char *t = lines_text(0, 4000, &n);
+	for (size_t a = 0; a < 4; a++)
+		for (size_t b = 0; b < 3; b++)
+			for (size_t l = 0; l < 2; l++) {
+				pf_queue *qa = mk(lines[a], bytes[b], limits[l]);
+				pf_queue *qb = mk(lines[a], bytes[b], limits[l]);
+				if (!qa || !qb)
+					return;
+				const char *p = t, *end = t + n;
+				size_t counted = 0;
+				while (p < end) {
+					seed = seed * 1103515245u + 12345u;
+					size_t k = 1 + (seed >> 16) % 40, m = 0;
+					const char *e = p;
+					while (e < end && m < k) {
+						e = (const char *)memchr(e, '\n', (size_t)(end - e)) + 1;
+						m++;
+					}
+					CHECK(pf_queue_append(qa, p, (size_t)(e - p), 0) == 0);
+					CHECK(pf_queue_append(qb, p, (size_t)(e - p), m) == 0);
+					CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb),
+						     sizeof(pf_queue_stats)) == 0);
+					counted += m;
+					p = e;
+					if ((seed >> 8) % 5 == 0) { /* some go out meanwhile */
+						pf_batch *ba = pf_queue_pop(qa), *bb = pf_queue_pop(qb);
+						CHECK((ba == NULL) == (bb == NULL));
+						if (ba && bb) {
+							CHECK(ba->lines == bb->lines && ba->len == bb->len &&
+							      memcmp(ba->data, bb->data, ba->len) == 0);
+							CHECK(count_nl(bb) == bb->lines);
+						}
+						if (ba)
+							pf_queue_done(qa, ba);
+						if (bb)
+							pf_queue_done(qb, bb);
+					}
+				}
+				CHECK(counted == 4000);
+				pf_queue_cut(qa);
+				pf_queue_cut(qb);
+				CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb), sizeof(pf_queue_stats)) == 0);
+				pf_batch *ba, *bb;
+				while ((ba = pf_queue_pop(qa)) != NULL) {
+					bb = pf_queue_pop(qb);
+					CHECK(bb != NULL);
+					if (!bb)
+						break;
+					CHECK(ba->lines == bb->lines && ba->len == bb->len &&
+					      memcmp(ba->data, bb->data, ba->len) == 0 && count_nl(bb) == bb->lines);
+					pf_queue_done(qa, ba);
+					pf_queue_done(qb, bb);
+				}
+				CHECK(pf_queue_pop(qb) == NULL);
+				consistent(qb);
+				pf_queue_free(qa);
+				pf_queue_free(qb);
+			}
+	free(t);
+}
+
 int main(void)
 {
 	test_bad_options();
@@ -442,6 +514,7 @@ int main(void)
 	test_split();
 	test_clear();
 	test_random_accounting();
+	test_counted();
 	if (failures) {
 		fprintf(stderr, "test_queue: %d failures\n", failures);
 		return 1;
