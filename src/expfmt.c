@@ -1132,6 +1132,52 @@ static void parse_line(pf_parser *p, const char *s, size_t n)
 	sample_line(p, s, n);
 }
 
+/* The line ends of a chunk, found 64 bytes at a time (one bit per '\n')
+ * rather than by a memchr() call per line, whose set-up cost as much as
+ * the search on lines of 50-100 bytes. */
+typedef struct nlscan {
+	const char *d;
+	size_t len;
+	size_t nb;  /* where the next 64 bytes to look at start */
+	uint64_t m; /* the '\n' of [nb - 64, nb) not yet returned */
+} nlscan;
+
+#ifdef PF_SSE2
+static inline uint64_t nl_mask64(const char *s)
+{
+	const __m128i nl = _mm_set1_epi8('\n');
+	uint64_t m = 0;
+	for (int k = 0; k < 4; k++) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + 16 * k));
+		m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * k);
+	}
+	return m;
+}
+#endif
+
+/* Index of the next '\n' at or after i, or len. i is 0 or just past the
+ * '\n' returned before: the ends come in order. */
+static inline size_t nl_next(nlscan *z, size_t i)
+{
+#ifdef PF_SSE2
+	for (;;) {
+		if (z->m) {
+			size_t e = z->nb - 64 + (size_t)__builtin_ctzll(z->m);
+			z->m &= z->m - 1;
+			return e;
+		}
+		if (z->len - z->nb < 64)
+			break;
+		z->m = nl_mask64(z->d + z->nb);
+		z->nb += 64;
+	}
+	if (i < z->nb) /* [i, nb) was looked at: no '\n' there */
+		i = z->nb;
+#endif
+	const char *nl = memchr(z->d + i, '\n', z->len - i);
+	return nl ? (size_t)(nl - z->d) : z->len;
+}
+
 int pf_parser_feed(pf_parser *p, const char *data, size_t len)
 {
 	if (p->stopped)
@@ -1148,17 +1194,17 @@ int pf_parser_feed(pf_parser *p, const char *data, size_t len)
 		pf_buf_reset(&p->carry);
 		i = take + 1;
 	}
+	nlscan z = { data, len, i, 0 };
 	while (i < len && !p->stopped) {
-		const char *nl = memchr(data + i, '\n', len - i);
-		if (nl == NULL) {
+		size_t e = nl_next(&z, i);
+		if (e == len) {
 			if (pf_buf_append(&p->carry, data + i, len - i) != 0)
 				return p->rc = -ENOMEM;
 			/* An empty carry would look like "no partial line": mark it. */
 			break;
 		}
-		size_t n = (size_t)(nl - (data + i));
-		parse_line(p, data + i, n);
-		i += n + 1;
+		parse_line(p, data + i, e - i);
+		i = e + 1;
 	}
 	return p->stopped ? p->rc : 0;
 }
