@@ -29,9 +29,11 @@ static inline pf_str pf_str_c(const char *s)
 	return (pf_str){ s, s ? strlen(s) : 0 };
 }
 
+/* The first bytes are compared before memcmp() is called: most names that
+ * differ (a label against the keys a scrape adds, say) differ there. */
 static inline int pf_str_eq(pf_str a, pf_str b)
 {
-	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+	return a.n == b.n && (a.n == 0 || (a.p[0] == b.p[0] && memcmp(a.p, b.p, a.n) == 0));
 }
 
 static inline int pf_str_eqc(pf_str a, const char *s)
