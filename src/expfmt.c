@@ -870,9 +870,10 @@ static void sample_line(pf_parser *p, const char *s, size_t n)
 	size_t name_end = i;
 	if (!om)
 		i = skip_ws(s, n, i);
-	sm.lp_plain = (unsigned char)(!om && !p->no_plain); /* no labels: plain */
+	/* No labels: plain, if the name is (not quoted). */
+	sm.lp_plain = (unsigned char)(!om && !p->no_plain && plain);
 	size_t k_plain;
-	if (i < n && s[i] == '{' && !om && !p->no_plain &&
+	if (i < n && s[i] == '{' && !om && !p->no_plain && plain &&
 	    (k_plain = plain_labels(p, s, n, i + 1, &sm.lp_plain)) != 0) {
 		col_labels = i + 1;
 		i = k_plain;

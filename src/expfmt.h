@@ -84,9 +84,11 @@ typedef struct pf_sample {
 	 * may write straight to line protocol (pf_point.plain): their names
 	 * strictly ascending in byte order (so no two alike), no value empty,
 	 * and every value printable ASCII without ' ', ',', '=', '\\' or '"'
-	 * (nothing line protocol escapes). 0 (any initialiser that omits it)
+	 * (nothing line protocol escapes); and the name a plain metric name
+	 * ([a-zA-Z_:][a-zA-Z0-9_:]*, not quoted), which line protocol takes as
+	 * it is (pf_point.names_plain). 0 (any initialiser that omits it)
 	 * promises nothing. Set by the 0.0.4 parser only; a filter that
-	 * changes the labels must clear it. */
+	 * changes the labels or the name must clear it. */
 	unsigned char lp_plain;
 } pf_sample;
 

@@ -895,19 +895,24 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 	size_t i, k;
 	int rc;
 
-	if (!NAME_OK(p->measurement) &&
-	    (rc = check_name(p->measurement, "measurement", err, errlen)) != 0)
-		return rc;
-	if (p->measurement.p[0] == '#') {
-		char q[300];
-		seterr(err, errlen, "invalid measurement %s: starts with '#', so "
-		       "InfluxDB would read the line as a comment",
-		       quote(q, p->measurement, 1));
-		return -EINVAL;
+	if (p->names_plain) {
+		copy_short(d, p->measurement.p, p->measurement.n);
+		d += p->measurement.n;
+	} else {
+		if (!NAME_OK(p->measurement) &&
+		    (rc = check_name(p->measurement, "measurement", err, errlen)) != 0)
+			return rc;
+		if (p->measurement.p[0] == '#') {
+			char q[300];
+			seterr(err, errlen, "invalid measurement %s: starts with '#', so "
+			       "InfluxDB would read the line as a comment",
+			       quote(q, p->measurement, 1));
+			return -EINVAL;
+		}
+		if ((k = esc(d, p->measurement, MASK_MEAS, &e)) == SIZE_MAX)
+			return esc_error(&e, "measurement", nokey, p->measurement, err, errlen);
+		d += k;
 	}
-	if ((k = esc(d, p->measurement, MASK_MEAS, &e)) == SIZE_MAX)
-		return esc_error(&e, "measurement", nokey, p->measurement, err, errlen);
-	d += k;
 
 	for (i = 0; i < p->ntags; i++) {
 		const pf_tag *t = &p->tags[i];
@@ -965,15 +970,23 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 
 		if (nonfinite(f))
 			continue;
-		if (!NAME_OK(f->key) &&
-		    (rc = check_name(f->key, "field key", err, errlen)) != 0)
-			return rc;
-		*d++ = sep;
-		sep = ',';
-		if ((k = esc(d, f->key, MASK_KEY, &e)) == SIZE_MAX)
-			return esc_error(&e, "field key", nokey, f->key, err, errlen);
-		d += k;
-		*d++ = '=';
+		if (p->names_plain) {
+			*d++ = sep;
+			sep = ',';
+			copy_short(d, f->key.p, f->key.n);
+			d += f->key.n;
+			*d++ = '=';
+		} else {
+			if (!NAME_OK(f->key) &&
+			    (rc = check_name(f->key, "field key", err, errlen)) != 0)
+				return rc;
+			*d++ = sep;
+			sep = ',';
+			if ((k = esc(d, f->key, MASK_KEY, &e)) == SIZE_MAX)
+				return esc_error(&e, "field key", nokey, f->key, err, errlen);
+			d += k;
+			*d++ = '=';
+		}
 		switch (f->kind) {
 		case PF_FIELD_FLOAT:
 			if (f->text.n && (f->text_ok || pf_lp_float_text_ok(f->text))) {

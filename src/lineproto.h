@@ -80,6 +80,11 @@ typedef struct pf_point {
 	size_t nplain;
 	const pf_tag *extra;
 	size_t nextra;
+	/* 1: the caller promises that the measurement and every field key are
+	 * Prometheus metric names ([a-zA-Z_:][a-zA-Z0-9_:]*, or a fixed word
+	 * such as "gauge"), which line protocol takes as they are: copied,
+	 * not checked or escaped. 0 (any initialiser that omits it): checked. */
+	int names_plain;
 	pf_field *fields; /* written in the order given */
 	size_t nfields;
 	int has_time;

@@ -306,6 +306,10 @@ static int emit(pf_mapper *m, pf_str meas, size_t ntags, const pf_sample *plain,
 		.nplain = plain ? plain->nlabels : 0,
 		.extra = plain ? m->xsorted : NULL,
 		.nextra = plain ? m->nxsorted : 0,
+		/* A plain sample's name is a metric name (the parser's
+		 * lp_plain), and so is every measurement and field key made
+		 * from it (its family's name, "_info" added) or fixed. */
+		.names_plain = plain != NULL,
 		.fields = m->fields,
 		.nfields = nfields,
 		.has_time = 1,

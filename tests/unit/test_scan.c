@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "expfmt.h"
+#include "pipeline.h"
 
 static int failures;
 
@@ -210,11 +211,44 @@ static void test_label_values(void)
 	CHECK(plain_seen > 0);
 }
 
+/* A quoted metric name is not plain (it may hold what line protocol
+ * escapes), whatever its labels: its line is escaped. */
+static void test_quoted_names(void)
+{
+	static const char *const bodies[] = { "{\"my metric\",a=\"b\"} 1\n", "{\"my metric\"} 1\n",
+					      "{\"my,metric\",a=\"b\"} 1\n" };
+	static const char *const want[] = { "my\\ metric,a=b value=1 ", "my\\ metric value=1 ",
+					    "my\\,metric,a=b value=1 " };
+	for (int i = 0; i < 3; i++) {
+		seen r = parse(bodies[i], strlen(bodies[i]), 1);
+		CHECK(r.samples == 1 && r.lp_plain == 0);
+		pf_buf out;
+		pf_buf_init(&out, 1 << 20);
+		pf_pipeline_opts o;
+		memset(&o, 0, sizeof o);
+		o.format = PF_FORMAT_PROMETHEUS;
+		o.map.schema = PF_SCHEMA_TELEGRAF_V1;
+		o.map.now_ns = 1;
+		o.precision = PF_PREC_NS;
+		pf_pipeline *pl = pf_pipeline_new(&o, &out, NULL, NULL);
+		CHECK(pl != NULL);
+		if (pl == NULL)
+			continue;
+		CHECK(pf_pipeline_feed(pl, bodies[i], strlen(bodies[i])) == 0 && pf_pipeline_finish(pl) == 0);
+		CHECK(out.len > 0 && strncmp(out.data, want[i], strlen(want[i])) == 0);
+		if (out.len == 0 || strncmp(out.data, want[i], strlen(want[i])) != 0)
+			fprintf(stderr, "  got %.*s", (int)out.len, out.data ? out.data : "");
+		pf_pipeline_free(pl);
+		pf_buf_free(&out);
+	}
+}
+
 int main(void)
 {
 	test_metric_names();
 	test_label_names();
 	test_label_values();
+	test_quoted_names();
 	pf_parser_free(parser);
 	if (failures) {
 		fprintf(stderr, "test_scan: %d failures\n", failures);
