@@ -4,12 +4,15 @@
  * OpenMetrics' document rules are in omcheck.c, numbers in numparse.c; the
  * parser's state, shared by them, in expfmt_int.h.
  *
- * The input is cut into lines with memchr; a line that straddles two chunks
+ * The input is cut into lines 64 bytes at a time (a bit per newline,
+ * nl_next(); memchr near a chunk's end); a line that straddles two chunks
  * is copied into `carry` and completed from the next chunk, every other line
  * is parsed where it lies. A line is walked once, left to right; names and
  * label values are slices of the line unless they contain escapes, in which
  * case they are unescaped into `scratch`, which is sized for the whole line
- * before the walk so that earlier slices never move.
+ * before the walk so that earlier slices never move. Names and the common
+ * label values are scanned 16 bytes at a time (SSE2) while 16 bytes of the
+ * line are left, a byte at a time after that.
  *
  * Which grammar rules apply follows the parser a user would otherwise run:
  * for 0.0.4 Prometheus' model/textparse (what a Prometheus server scrapes

@@ -970,23 +970,20 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 
 		if (nonfinite(f))
 			continue;
+		*d++ = sep; /* nothing is committed if the point is refused */
+		sep = ',';
 		if (p->names_plain) {
-			*d++ = sep;
-			sep = ',';
 			copy_short(d, f->key.p, f->key.n);
 			d += f->key.n;
-			*d++ = '=';
 		} else {
 			if (!NAME_OK(f->key) &&
 			    (rc = check_name(f->key, "field key", err, errlen)) != 0)
 				return rc;
-			*d++ = sep;
-			sep = ',';
 			if ((k = esc(d, f->key, MASK_KEY, &e)) == SIZE_MAX)
 				return esc_error(&e, "field key", nokey, f->key, err, errlen);
 			d += k;
-			*d++ = '=';
 		}
+		*d++ = '=';
 		switch (f->kind) {
 		case PF_FIELD_FLOAT:
 			if (f->text.n && (f->text_ok || pf_lp_float_text_ok(f->text))) {

@@ -502,8 +502,8 @@ static int on_data(void *ud, const char *p, size_t n)
 	return sl->failed;
 }
 
-/* Appends the synthetic series through the same mapper and tags. */
-/* Appends the synthetic series to sl->out. Returns the lines it wrote. */
+/* Appends the synthetic series to sl->out through the same mapper and
+ * tags. Returns the lines it wrote. */
 static size_t synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t kept, uint64_t body)
 {
 	char text[512];
