@@ -885,6 +885,30 @@ static int esc_error(const struct escerr *e, const char *what, pf_str key,
 	return -EINVAL;
 }
 
+/* Writes a measurement or field key at *pd: copied when the caller
+ * promised a plain name (pf_point.names_plain), else checked and escaped
+ * under mask. Returns 0 or -EINVAL with the message in err. */
+static PF_ALWAYS_INLINE int put_name(char **pd, pf_str s, int plain, unsigned mask, const char *what,
+				     char *err, size_t errlen)
+{
+	static const pf_str nokey = { NULL, 0 };
+	struct escerr e = { 0, 0, 0 };
+	size_t k;
+	int rc;
+
+	if (plain) {
+		copy_short(*pd, s.p, s.n);
+		*pd += s.n;
+		return 0;
+	}
+	if (!NAME_OK(s) && (rc = check_name(s, what, err, errlen)) != 0)
+		return rc;
+	if ((k = esc(*pd, s, mask, &e)) == SIZE_MAX)
+		return esc_error(&e, what, nokey, s, err, errlen);
+	*pd += k;
+	return 0;
+}
+
 static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		      char *err, size_t errlen)
 {
@@ -895,24 +919,17 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 	size_t i, k;
 	int rc;
 
-	if (p->names_plain) {
-		copy_short(d, p->measurement.p, p->measurement.n);
-		d += p->measurement.n;
-	} else {
-		if (!NAME_OK(p->measurement) &&
-		    (rc = check_name(p->measurement, "measurement", err, errlen)) != 0)
-			return rc;
-		if (p->measurement.p[0] == '#') {
-			char q[300];
-			seterr(err, errlen, "invalid measurement %s: starts with '#', so "
-			       "InfluxDB would read the line as a comment",
-			       quote(q, p->measurement, 1));
-			return -EINVAL;
-		}
-		if ((k = esc(d, p->measurement, MASK_MEAS, &e)) == SIZE_MAX)
-			return esc_error(&e, "measurement", nokey, p->measurement, err, errlen);
-		d += k;
+	/* An empty name or one ending in a backslash gets put_name's
+	 * message, not this one. */
+	if (!p->names_plain && NAME_OK(p->measurement) && p->measurement.p[0] == '#') {
+		char q[300];
+		seterr(err, errlen, "invalid measurement %s: starts with '#', so "
+		       "InfluxDB would read the line as a comment",
+		       quote(q, p->measurement, 1));
+		return -EINVAL;
 	}
+	if ((rc = put_name(&d, p->measurement, p->names_plain, MASK_MEAS, "measurement", err, errlen)) != 0)
+		return rc;
 
 	for (i = 0; i < p->ntags; i++) {
 		const pf_tag *t = &p->tags[i];
@@ -972,17 +989,8 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 			continue;
 		*d++ = sep; /* nothing is committed if the point is refused */
 		sep = ',';
-		if (p->names_plain) {
-			copy_short(d, f->key.p, f->key.n);
-			d += f->key.n;
-		} else {
-			if (!NAME_OK(f->key) &&
-			    (rc = check_name(f->key, "field key", err, errlen)) != 0)
-				return rc;
-			if ((k = esc(d, f->key, MASK_KEY, &e)) == SIZE_MAX)
-				return esc_error(&e, "field key", nokey, f->key, err, errlen);
-			d += k;
-		}
+		if ((rc = put_name(&d, f->key, p->names_plain, MASK_KEY, "field key", err, errlen)) != 0)
+			return rc;
 		*d++ = '=';
 		switch (f->kind) {
 		case PF_FIELD_FLOAT:

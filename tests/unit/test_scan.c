@@ -110,105 +110,91 @@ static int name_byte(int c, int first, int colon)
 	return is_alpha(c) || c == '_' || (colon && c == ':') || (!first && c >= '0' && c <= '9');
 }
 
-static void test_metric_names(void)
+/* Calls check(v, len, pos, b) for every text v of len bytes (1 to 40) of
+ * fill with byte b (any but '\n') at pos; v[len] is '\0'. */
+static void each_case(char fill, void (*check)(const char *v, int len, int pos, int b))
 {
-	char name[64], text[256];
+	char v[64];
 	for (int len = 1; len <= 40; len++)
 		for (int pos = 0; pos < len; pos++)
 			for (int b = 0; b < 256; b++) {
 				if (b == '\n')
 					continue;
-				memset(name, 'a', (size_t)len);
-				name[pos] = (char)b;
-				name[len] = '\0';
-				int valid = name_byte(b, pos == 0, 1);
-				for (int typed = 0; typed < 3; typed++) {
-					if (typed == 1 && pos == 0)
-						continue;
-					int n = 0;
-					if (typed == 1) /* a family whose name is the valid prefix */
-						n = snprintf(text, sizeof(text), "# TYPE %.*s counter\n", pos, name);
-					if (typed == 2) /* one as long, differing at pos unless b is 'a' */
-						n = snprintf(text, sizeof(text), "# TYPE %.*s counter\n", len,
-							     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-					memcpy(text + n, name, (size_t)len);
-					n += len;
-					n += snprintf(text + n, sizeof(text) - (size_t)n, " 1\n");
-					seen r = parse(text, (size_t)n, 1);
-					int found = r.samples == 1 && strlen(r.name) == (size_t)len &&
-						    memcmp(r.name, name, (size_t)len) == 0;
-					CHECK(found == valid);
-					/* Of the family only when it is the family's name. */
-					int type_ok = !found || typed != 2 || r.type == (b == 'a' ? PF_MT_COUNTER : PF_MT_UNTYPED);
-					CHECK(type_ok);
-					if ((found != valid || !type_ok) && failures < 20)
-						fprintf(stderr, "  metric name len %d pos %d byte 0x%02x typed %d\n", len, pos,
-							b, typed);
-				}
+				memset(v, fill, (size_t)len);
+				v[pos] = (char)b;
+				v[len] = '\0';
+				check(v, len, pos, b);
 			}
 }
 
-static void test_label_names(void)
+static void metric_name(const char *name, int len, int pos, int b)
 {
-	char name[64], text[256];
-	for (int len = 1; len <= 40; len++)
-		for (int pos = 0; pos < len; pos++)
-			for (int b = 0; b < 256; b++) {
-				if (b == '\n')
-					continue;
-				memset(name, 'b', (size_t)len);
-				name[pos] = (char)b;
-				int valid = name_byte(b, pos == 0, 0);
-				int n = 0, w = 0;
-				char want[128];
-				put(text, &n, "m{", strlen("m{"));
-				put(text, &n, name, (size_t)len);
-				put(text, &n, "=\"v\"} 1\n", strlen("=\"v\"} 1\n"));
-				put(want, &w, name, (size_t)len);
-				put(want, &w, "=v;", strlen("=v;"));
-				for (int plain = 0; plain < 2; plain++) {
-					seen r = parse(text, (size_t)n, plain);
-					int found = r.samples == 1 && r.nlabels == (size_t)w &&
-						    memcmp(r.labels, want, (size_t)w) == 0;
-					CHECK(found == valid);
-					if (found != valid && failures < 20)
-						fprintf(stderr, "  label name len %d pos %d byte 0x%02x\n", len, pos, b);
-				}
-			}
+	char text[256];
+	int valid = name_byte(b, pos == 0, 1);
+	for (int typed = 0; typed < 3; typed++) {
+		if (typed == 1 && pos == 0)
+			continue;
+		int n = 0;
+		if (typed == 1) /* a family whose name is the valid prefix */
+			n = snprintf(text, sizeof(text), "# TYPE %.*s counter\n", pos, name);
+		if (typed == 2) /* one as long, differing at pos unless b is 'a' */
+			n = snprintf(text, sizeof(text), "# TYPE %.*s counter\n", len,
+				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		put(text, &n, name, (size_t)len);
+		put(text, &n, " 1\n", strlen(" 1\n"));
+		seen r = parse(text, (size_t)n, 1);
+		int found = r.samples == 1 && strlen(r.name) == (size_t)len && memcmp(r.name, name, (size_t)len) == 0;
+		CHECK(found == valid);
+		/* Of the family only when it is the family's name. */
+		int type_ok = !found || typed != 2 || r.type == (b == 'a' ? PF_MT_COUNTER : PF_MT_UNTYPED);
+		CHECK(type_ok);
+		if ((found != valid || !type_ok) && failures < 20)
+			fprintf(stderr, "  metric name len %d pos %d byte 0x%02x typed %d\n", len, pos, b, typed);
+	}
 }
 
-static void test_label_values(void)
+static void label_name(const char *name, int len, int pos, int b)
 {
-	char value[64], text[256];
-	unsigned plain_seen = 0;
-	for (int len = 1; len <= 40; len++)
-		for (int pos = 0; pos < len; pos++)
-			for (int b = 0; b < 256; b++) {
-				if (b == '\n')
-					continue;
-				memset(value, 'x', (size_t)len);
-				value[pos] = (char)b;
-				/* The value, then a second label so that the set
-				 * goes on after it, or the end of the set. */
-				for (int more = 0; more < 2; more++) {
-					int n = 0;
-					put(text, &n, "m{a=\"", strlen("m{a=\""));
-					put(text, &n, value, (size_t)len);
-					const char *tail = more ? "\",z=\"1\"} 1\n" : "\"} 1\n";
-					put(text, &n, tail, strlen(tail));
-					seen s = parse(text, (size_t)n, 1), l = parse(text, (size_t)n, 0);
-					CHECK(s.samples == l.samples && s.errors == l.errors && s.nlabels == l.nlabels &&
-					      memcmp(s.labels, l.labels, s.nlabels) == 0 && strcmp(s.name, l.name) == 0);
-					int want = b > 0x20 && b < 0x7f && b != '\\' && b != '"' && b != ',' && b != '=';
-					CHECK(s.samples == 1 || !want);
-					CHECK(s.lp_plain == want);
-					if ((s.lp_plain != want || memcmp(s.labels, l.labels, s.nlabels) != 0) && failures < 20)
-						fprintf(stderr, "  label value len %d pos %d byte 0x%02x more %d\n", len, pos,
-							b, more);
-					plain_seen += (unsigned)s.lp_plain;
-				}
-			}
-	CHECK(plain_seen > 0);
+	char text[256], want[128];
+	int valid = name_byte(b, pos == 0, 0);
+	int n = 0, w = 0;
+	put(text, &n, "m{", strlen("m{"));
+	put(text, &n, name, (size_t)len);
+	put(text, &n, "=\"v\"} 1\n", strlen("=\"v\"} 1\n"));
+	put(want, &w, name, (size_t)len);
+	put(want, &w, "=v;", strlen("=v;"));
+	for (int plain = 0; plain < 2; plain++) {
+		seen r = parse(text, (size_t)n, plain);
+		int found = r.samples == 1 && r.nlabels == (size_t)w && memcmp(r.labels, want, (size_t)w) == 0;
+		CHECK(found == valid);
+		if (found != valid && failures < 20)
+			fprintf(stderr, "  label name len %d pos %d byte 0x%02x\n", len, pos, b);
+	}
+}
+
+static unsigned plain_seen;
+
+static void label_value(const char *value, int len, int pos, int b)
+{
+	char text[256];
+	/* The value, then a second label so that the set goes on after it,
+	 * or the end of the set. */
+	for (int more = 0; more < 2; more++) {
+		int n = 0;
+		put(text, &n, "m{a=\"", strlen("m{a=\""));
+		put(text, &n, value, (size_t)len);
+		const char *tail = more ? "\",z=\"1\"} 1\n" : "\"} 1\n";
+		put(text, &n, tail, strlen(tail));
+		seen s = parse(text, (size_t)n, 1), l = parse(text, (size_t)n, 0);
+		CHECK(s.samples == l.samples && s.errors == l.errors && s.nlabels == l.nlabels &&
+		      memcmp(s.labels, l.labels, s.nlabels) == 0 && strcmp(s.name, l.name) == 0);
+		int want = b > 0x20 && b < 0x7f && b != '\\' && b != '"' && b != ',' && b != '=';
+		CHECK(s.samples == 1 || !want);
+		CHECK(s.lp_plain == want);
+		if ((s.lp_plain != want || memcmp(s.labels, l.labels, s.nlabels) != 0) && failures < 20)
+			fprintf(stderr, "  label value len %d pos %d byte 0x%02x more %d\n", len, pos, b, more);
+		plain_seen += (unsigned)s.lp_plain;
+	}
 }
 
 /* A quoted metric name is not plain (it may hold what line protocol
@@ -245,9 +231,10 @@ static void test_quoted_names(void)
 
 int main(void)
 {
-	test_metric_names();
-	test_label_names();
-	test_label_values();
+	each_case('a', metric_name);
+	each_case('b', label_name);
+	each_case('x', label_value);
+	CHECK(plain_seen > 0);
 	test_quoted_names();
 	pf_parser_free(parser);
 	if (failures) {
