@@ -227,45 +227,36 @@ static void put_run(pf_queue *q, const char *s, const char *e, size_t k, int add
 	q->st.open_lines = b->lines;
 }
 
-/* Whether n bytes of k lines all fit the open batch (or a new one). */
-static int fits_open(const pf_queue *q, size_t n, size_t k)
+/* What the open batch (or a new one) still takes: bytes and lines. */
+static void open_room(const pf_queue *q, size_t *bytes, size_t *lines)
 {
 	size_t used = q->open ? q->open->len : 0, nlines = q->open ? q->open->lines : 0;
-	return n <= q->o.batch_bytes - (used < q->o.batch_bytes ? used : q->o.batch_bytes) &&
-	       k <= q->o.batch_lines - nlines;
+	*bytes = q->o.batch_bytes > used ? q->o.batch_bytes - used : 0;
+	*lines = q->o.batch_lines - nlines;
 }
 
 int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines)
 {
 	const char *p = lp, *end = lp + n;
-	if (lines > 0 && n > 0 && lp[n - 1] == '\n' && fits_open(q, n, lines)) {
-		/* The caller counted them: one run, no memchr per line (at
-		 * 1,000 targets most scrapes fit the open batch whole). */
-		if (reserve_open(q, n) < 0) {
-			q->st.dropped_lines += lines;
-			enforce_limit(q);
-			sync_total(q);
-			return -ENOMEM;
-		}
-		put_run(q, lp, end, lines, 0);
-		if (q->open->lines >= q->o.batch_lines || q->open->len >= q->o.batch_bytes)
-			seal(q, 1);
-		enforce_limit(q);
-		sync_total(q);
-		return 0;
-	}
+	/* Counted by the caller: when they all fit, one run and no memchr
+	 * per line (at 1,000 targets most scrapes fit the open batch). */
+	int counted = lines > 0 && n > 0 && lp[n - 1] == '\n';
 	while (p < end) {
 		if (*p == '\n') { /* an empty line: nothing to send */
 			p++;
 			continue;
 		}
-		size_t used = q->open ? q->open->len : 0, nlines = q->open ? q->open->lines : 0;
-		size_t room = q->o.batch_bytes > used ? q->o.batch_bytes - used : 0;
-		size_t lines_room = q->o.batch_lines - nlines;
+		size_t room, lines_room;
+		open_room(q, &room, &lines_room);
 		const char *s = p;
 		size_t k = 0, bytes = 0;
 		int add_nl = 0;
-		/* The longest run of lines that fits the open batch. */
+		if (counted && p == lp && n <= room && lines <= lines_room) {
+			k = lines;
+			bytes = n;
+			p = end;
+		}
+		/* Else the longest run of lines that fits the open batch. */
 		while (p < end && k < lines_room) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			const char *le = nl ? nl + 1 : end;
@@ -280,7 +271,7 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines)
 			k++;
 		}
 		if (k == 0) {
-			if (nlines > 0) { /* full: the next line starts a new batch */
+			if (q->open && q->open->lines > 0) { /* full: the next line starts a new batch */
 				seal(q, 1);
 				continue;
 			}
