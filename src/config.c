@@ -24,6 +24,8 @@
 
 #define DEFAULT_INTERVAL_MS 10000u
 #define DEFAULT_MAX_CONCURRENT 256u
+#define DEFAULT_SLACK_MS 50u
+#define MAX_SLACK_MS 1000u
 #define DEFAULT_SHUTDOWN_TIMEOUT_MS 10000u
 #define DEFAULT_LISTEN "127.0.0.1:9465"
 #define DEFAULT_STATE_DIR "/var/lib/promflux"
@@ -44,13 +46,14 @@ static int parse_log_level(const char *v, int *out)
 static const pf_cfg_enum log_levels = { "level", "crit, error, warn, info, debug", NULL, 0, parse_log_level };
 
 enum {
-	GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL,
+	GK_INTERVAL, GK_TIMEOUT, GK_JITTER, GK_SLACK, GK_MAXCONC, GK_TAG, GK_HOSTNAME, GK_OMIT_HOSTNAME, GK_LOG_LEVEL,
 	GK_SHUTDOWN_TIMEOUT, GK_LISTEN, GK_WATCH_CONFIG, GK_STATE_DIR, GK_N
 };
 static const pf_cfg_key gkeys[GK_N] = {
 	[GK_INTERVAL] = { "interval", PF_V_DUR, 0, F(interval_ms), 0, 0, 0, NULL },
 	[GK_TIMEOUT] = { "timeout", PF_V_DUR, 0, F(timeout_ms), 0, 0, 0, NULL },
 	[GK_JITTER] = { "jitter", PF_V_DUR0, 0, F(jitter_ms), 0, 0, 0, NULL },
+	[GK_SLACK] = { "slack", PF_V_DUR0, 0, F(slack_ms), 0, 0, 0, NULL },
 	[GK_MAXCONC] = { "max_concurrent_scrapes", PF_V_UCOUNT, 0, F(max_concurrent_scrapes), 0, 1, 1000000, NULL },
 	[GK_TAG] = { "tag", PF_V_TAG, 1, F(tags), F(ntags), 0, 0, NULL },
 	[GK_HOSTNAME] = { "hostname", PF_V_HOSTNAME, 0, F(hostname), 0, 0, 0, NULL },
@@ -85,6 +88,9 @@ static void check_global(pf_cfg_loader *ld, size_t i)
 		pf_cfg_errf(ld, at[GK_JITTER], "jitter",
 			    "%llums is not shorter than the interval (%llums), allowed: less than the interval",
 			    (unsigned long long)c->jitter_ms, (unsigned long long)c->interval_ms);
+	if (at[GK_SLACK] && c->slack_ms > MAX_SLACK_MS)
+		pf_cfg_errf(ld, at[GK_SLACK], "slack", "%llums is too long, allowed: 0 (off) to %ums",
+			    (unsigned long long)c->slack_ms, MAX_SLACK_MS);
 	if (at[GK_HOSTNAME] && c->omit_hostname)
 		pf_cfg_errf(ld, at[GK_HOSTNAME], "hostname",
 			    "set while omit_hostname is true, the host tag is omitted: set one");
@@ -137,6 +143,7 @@ static void global_defaults(pf_cfg_loader *ld, void *elem)
 	(void)ld;
 	c->interval_ms = DEFAULT_INTERVAL_MS;
 	c->max_concurrent_scrapes = DEFAULT_MAX_CONCURRENT;
+	c->slack_ms = DEFAULT_SLACK_MS;
 	c->log_level = PF_LOG_INFO;
 	c->shutdown_timeout_ms = DEFAULT_SHUTDOWN_TIMEOUT_MS;
 }

@@ -132,6 +132,7 @@ typedef struct pf_config {
 	uint64_t interval_ms;       /* [global] interval, default 10s */
 	uint64_t timeout_ms;        /* default: the interval */
 	uint64_t jitter_ms;         /* extra random delay per tick, default 0 */
+	uint64_t slack_ms;          /* ticks due within one window start together, default 50ms */
 	unsigned max_concurrent_scrapes; /* default 256 */
 	pf_kv *tags;                /* added to every point */
 	size_t ntags;

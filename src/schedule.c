@@ -50,6 +50,7 @@ struct pf_sched {
 	uv_timer_t timer;      /* data: the scheduler; fires at heap[0].at */
 	unsigned cap;
 	uint64_t jitter;
+	uint64_t slack;        /* the timer fires on multiples of it (0: off) */
 	pf_sched_start_fn fn;
 	void *ud;
 	target *t;
@@ -78,7 +79,7 @@ uint64_t pf_sched_offset(const char *job, const char *url, uint64_t interval_ms)
 }
 
 pf_sched *pf_sched_new(uv_loop_t *loop, unsigned max_concurrent, uint64_t jitter_ms,
-		       pf_sched_start_fn fn, void *ud)
+		       uint64_t slack_ms, pf_sched_start_fn fn, void *ud)
 {
 	pf_sched *s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -91,6 +92,7 @@ pf_sched *pf_sched_new(uv_loop_t *loop, unsigned max_concurrent, uint64_t jitter
 	s->loop = loop;
 	s->cap = max_concurrent;
 	s->jitter = jitter_ms;
+	s->slack = slack_ms;
 	s->fn = fn;
 	s->ud = ud;
 	s->qhead = s->qtail = NIL;
@@ -115,6 +117,8 @@ long pf_sched_add(pf_sched *s, const char *job, const char *url, uint64_t interv
 	target *t = &s->t[s->n];
 	memset(t, 0, sizeof(*t));
 	t->interval = interval_ms;
+	if (s->slack > interval_ms / 10)
+		s->slack = interval_ms / 10; /* see schedule.h */
 	t->offset = pf_sched_offset(job, url, interval_ms);
 	t->next = NIL;
 	return (long)s->n++;
@@ -172,7 +176,8 @@ static hent heap_pop(pf_sched *s)
 
 static void timer_cb(uv_timer_t *h);
 
-/* Points the timer at the earliest pending tick. */
+/* Points the timer at the earliest pending tick, or at the end of its
+ * slack window: every tick due by then fires in the same timer_cb. */
 static void rearm(pf_sched *s)
 {
 	if (s->stopped || s->nheap == 0) {
@@ -181,6 +186,8 @@ static void rearm(pf_sched *s)
 	}
 	uint64_t now = uv_now(s->loop);
 	uint64_t at = s->heap[0].at;
+	if (s->slack > 1 && at > now)
+		at += (s->slack - at % s->slack) % s->slack;
 	uv_timer_start(&s->timer, timer_cb, at > now ? at - now : 0, 0);
 }
 

@@ -8,6 +8,15 @@
  * jitter (0 .. jitter_ms) is added to each tick, never accumulated: tick k
  * is due at start + offset + k * interval.
  *
+ * Slack: the timer is only ever set to fire on a multiple of slack_ms of
+ * the loop's clock (rounded up), so the ticks that fall due within one
+ * slack window start together, on one wakeup of the loop, and their
+ * replies tend to arrive together too. A tick starts at most slack_ms - 1
+ * late, and never early; 0 turns this off. It is cut to a tenth of the
+ * shortest interval, so that a tick is never pushed near the next one. With 1,000 targets every 5 s
+ * a 50 ms slack starts about 10 scrapes a wakeup instead of one, and the
+ * daemon spends 4-15% less CPU (README, Performance).
+ *
  * A target never has two scrapes in flight: a tick that finds the previous
  * one still running (or still waiting for a slot) is skipped and counted.
  * At most max_concurrent scrapes run at once; a tick beyond the cap waits
@@ -46,9 +55,10 @@ typedef struct pf_sched_stats {
 	size_t max_running;    /* most at once */
 } pf_sched_stats;
 
-/* Returns a scheduler or NULL. max_concurrent 0 means no cap. */
+/* Returns a scheduler or NULL. max_concurrent 0 means no cap; slack_ms 0
+ * means no slack. */
 pf_sched *pf_sched_new(uv_loop_t *loop, unsigned max_concurrent, uint64_t jitter_ms,
-		       pf_sched_start_fn fn, void *ud);
+		       uint64_t slack_ms, pf_sched_start_fn fn, void *ud);
 
 /* Adds a target (before pf_sched_start) and returns its id (0, 1, ...), or
  * a negative errno. interval_ms must be > 0. */

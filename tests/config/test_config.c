@@ -278,6 +278,7 @@ static void test_full(void)
 		 "interval = 30s\n"
 		 "timeout = 20s\n"
 		 "jitter = 2s\n"
+		 "slack = 200ms\n"
 		 "max_concurrent_scrapes = 17\n"
 		 "tag = env=prod\n"
 		 "tag = region = eu-west-1 ; comment\n"
@@ -343,6 +344,7 @@ static void test_full(void)
 	CHECK_U(c->interval_ms, 30000);
 	CHECK_U(c->timeout_ms, 20000);
 	CHECK_U(c->jitter_ms, 2000);
+	CHECK_U(c->slack_ms, 200);
 	CHECK_U(c->max_concurrent_scrapes, 17);
 	CHECK_U(c->ntags, 2);
 	CHECK_STR(kv_get(c->tags, c->ntags, "env"), "prod");
@@ -358,7 +360,7 @@ static void test_full(void)
 	}
 	pf_job *j = &c->jobs[0];
 	CHECK_STR(j->name, "node");
-	CHECK_U(j->line, 13);
+	CHECK_U(j->line, 14);
 	CHECK_U(j->nurls, 3);
 	CHECK_STR(j->urls[0], "http://127.0.0.1:9100/metrics");
 	CHECK_STR(j->urls[1], "https://[::1]:9443/m?x=1");
@@ -443,6 +445,7 @@ static void test_defaults(void)
 	CHECK_U(c->interval_ms, 10000);
 	CHECK_U(c->timeout_ms, 10000);
 	CHECK_U(c->jitter_ms, 0);
+	CHECK_U(c->slack_ms, 50);
 	CHECK_U(c->max_concurrent_scrapes, 256);
 	CHECK_U(c->ntags, 0);
 	CHECK_STR(c->hostname, host);
@@ -678,6 +681,8 @@ static void test_value_errors(void)
 	JOB_ERR("interval = 0s\n", 3, "interval", "must be longer than 0");
 	ERR("[global]\ntimeout = 0\n" JOB, 2, "timeout", "must be longer than 0");
 	ERR("[global]\njitter = 1y\n" JOB, 2, "jitter", "bad duration");
+	ERR("[global]\nslack = 1001ms\n" JOB, 2, "slack", "1001ms is too long, allowed: 0 (off) to 1000ms");
+	ERR("[global]\nslack = soon\n" JOB, 2, "slack", "bad duration");
 	ERR("[global]\nmax_concurrent_scrapes = 0\n" JOB, 2, "max_concurrent_scrapes",
 	    "bad number \"0\", allowed: a whole number from 1 to 1000000");
 	ERR("[global]\nmax_concurrent_scrapes = 12a\n" JOB, 2, "max_concurrent_scrapes", "bad number");
@@ -1138,8 +1143,8 @@ static void test_reference(void)
 		fclose(f);
 	all[n] = '\0';
 	static const char *const keys[] = {
-		"interval", "timeout", "jitter", "max_concurrent_scrapes", "tag", "hostname", "omit_hostname",
-		"log_level", "url", "schema", "url_tag", "honor_timestamps", "honor_labels", "on_error",
+		"interval", "timeout", "jitter", "slack", "max_concurrent_scrapes", "tag", "hostname",
+		"omit_hostname", "log_level", "url", "schema", "url_tag", "honor_timestamps", "honor_labels", "on_error",
 		"format", "username", "password", "password_file", "bearer_token", "bearer_token_file",
 		"header", "tls_ca", "tls_cert", "tls_key", "tls_server_name", "tls_insecure_skip_verify",
 		"proxy", "body_limit", "sample_limit", "metric_include", "metric_exclude", "label_drop",
@@ -1157,7 +1162,7 @@ static void test_reference(void)
 	}
 	/* ...and the loader knows exactly those keys: each one, uncommented
 	 * in its section, is no "unknown key". */
-	static const char *const gk[] = { "interval", "timeout", "jitter", "max_concurrent_scrapes", "tag",
+	static const char *const gk[] = { "interval", "timeout", "jitter", "slack", "max_concurrent_scrapes", "tag",
 					  "hostname", "omit_hostname", "log_level", "shutdown_timeout" };
 	for (size_t i = 0; i < sizeof gk / sizeof gk[0]; i++) {
 		char t[300];

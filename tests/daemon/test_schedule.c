@@ -2,8 +2,8 @@
  * test_schedule.c: the scheduler on a real libuv loop with fake scrapes
  * (each "scrape" is a timer that calls pf_sched_done after a set time):
  * stable, spread offsets; the concurrency cap; a busy target skips its
- * tick; a tick that waited a whole interval for a slot is dropped; the
- * loop closes cleanly.
+ * tick; a tick that waited a whole interval for a slot is dropped; slack
+ * starts the ticks of one window together; the loop closes cleanly.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +25,8 @@ static int failures;
 		}                                              \
 	} while (0)
 
-#define MAXT 16
+#define MAXT 64
+#define MAXSTARTS 8
 
 typedef struct fake {
 	uv_loop_t *loop;
@@ -33,6 +34,7 @@ typedef struct fake {
 	uv_timer_t work[MAXT];  /* one "scrape" per target */
 	uint64_t work_ms;
 	size_t running, max_running, started[MAXT];
+	uint64_t at[MAXT][MAXSTARTS]; /* loop time of each start */
 } fake;
 
 static void work_done(uv_timer_t *h)
@@ -46,6 +48,8 @@ static void work_done(uv_timer_t *h)
 static int start(void *ud, size_t id)
 {
 	fake *f = ud;
+	if (f->started[id] < MAXSTARTS)
+		f->at[id][f->started[id]] = uv_now(f->loop);
 	f->started[id]++;
 	if (++f->running > f->max_running)
 		f->max_running = f->running;
@@ -69,14 +73,14 @@ static void sched_closed(void *ud)
 
 /* Runs n targets (interval ms each) for run_ms with scrapes of work_ms. */
 static void run(fake *f, size_t n, uint64_t interval, unsigned cap, int once, uint64_t work_ms, uint64_t run_ms,
-		pf_sched_stats *out)
+		uint64_t slack, pf_sched_stats *out)
 {
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	memset(f, 0, sizeof(*f));
 	f->loop = &loop;
 	f->work_ms = work_ms;
-	f->s = pf_sched_new(&loop, cap, 0, start, f);
+	f->s = pf_sched_new(&loop, cap, 0, slack, start, f);
 	for (size_t i = 0; i < n; i++) {
 		char url[64];
 		snprintf(url, sizeof(url), "http://127.0.0.1:%zu/metrics", 9000 + i);
@@ -120,7 +124,7 @@ int main(void)
 	pf_sched_stats st;
 
 	/* --once under a cap of 2: all 6 run, never more than 2 at once. */
-	run(&f, 6, 1000, 2, 1, 20, 200, &st);
+	run(&f, 6, 1000, 2, 1, 20, 200, 0, &st);
 	CHECK(st.started == 6 && st.max_running == 2 && f.max_running == 2,
 	      "once/cap: started %llu, max running %zu", (unsigned long long)st.started, st.max_running);
 	for (int i = 0; i < 6; i++)
@@ -128,16 +132,52 @@ int main(void)
 	CHECK(st.queued == 4, "once/cap: 4 waited for a slot (%llu)", (unsigned long long)st.queued);
 
 	/* A scrape of 100 ms at a 30 ms interval: ticks that find it running are skipped. */
-	run(&f, 1, 30, 0, 0, 100, 350, &st);
+	run(&f, 1, 30, 0, 0, 100, 350, 0, &st);
 	CHECK(f.started[0] >= 2 && f.started[0] <= 4, "busy: started %zu", f.started[0]);
 	CHECK(st.skipped_busy >= 4, "busy: skipped %llu", (unsigned long long)st.skipped_busy);
 	CHECK(f.max_running == 1, "busy: never two scrapes of one target");
 
 	/* Cap 1, two targets at 40 ms, scrapes of 100 ms: the waiting tick
 	 * outlives its interval and is dropped as late. */
-	run(&f, 2, 40, 1, 0, 100, 500, &st);
+	run(&f, 2, 40, 1, 0, 100, 500, 0, &st);
 	CHECK(st.skipped_late >= 1, "late: dropped %llu", (unsigned long long)st.skipped_late);
 	CHECK(f.max_running == 1, "late: the cap holds");
+
+	/* Slack: 64 targets at 1 s for 2.5 s, about 160 starts at spread
+	 * offsets, start on at most one wakeup per 100 ms window; each tick
+	 * is late by less than the slack (plus the loop's own delay), none is
+	 * lost. 5,000 ms of slack is cut to a tenth of the interval. */
+	for (int pass = 0; pass < 2; pass++) {
+		uint64_t slack = pass == 0 ? 100 : 5000;
+		run(&f, MAXT, 1000, 0, 0, 5, 2500, slack, &st);
+		CHECK(st.skipped_late == 0 && st.skipped_busy == 0, "slack %llu: %llu late, %llu busy",
+		      (unsigned long long)slack, (unsigned long long)st.skipped_late,
+		      (unsigned long long)st.skipped_busy);
+		static uint64_t times[MAXT * MAXSTARTS];
+		size_t nt = 0, distinct = 0;
+		for (size_t i = 0; i < MAXT; i++) {
+			CHECK(f.started[i] >= 2 && f.started[i] <= 3, "slack %llu: target %zu started %zu times",
+			      (unsigned long long)slack, i, f.started[i]);
+			for (size_t k = 0; k < f.started[i] && k < MAXSTARTS; k++) {
+				times[nt++] = f.at[i][k];
+				if (k > 0) {
+					uint64_t gap = f.at[i][k] - f.at[i][k - 1];
+					CHECK(gap > 1000 - 100 - 50 && gap < 1000 + 100 + 50,
+					      "slack %llu: target %zu started %llu ms after its last start",
+					      (unsigned long long)slack, i, (unsigned long long)gap);
+				}
+			}
+		}
+		for (size_t a = 0; a < nt; a++) {
+			size_t b;
+			for (b = 0; b < a && times[b] != times[a]; b++)
+				;
+			distinct += b == a;
+		}
+		CHECK(nt >= 2 * MAXT && distinct <= 2500 / 100 + 1,
+		      "slack %llu: %zu starts on %zu wakeups, allowed at most one a 100 ms window",
+		      (unsigned long long)slack, nt, distinct);
+	}
 
 	printf("%s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;
