@@ -30,6 +30,9 @@ enum tstate { T_IDLE = 0, T_QUEUED, T_RUNNING };
 
 #define NIL UINT32_MAX
 
+/* Ticks a slack window holds on average, at most (see schedule.h). */
+#define SLACK_TICKS 8
+
 typedef struct target {
 	uint64_t due;          /* loop time (ms) of the next tick, before jitter */
 	uint64_t queued_at;    /* loop time it started waiting for a slot */
@@ -295,6 +298,15 @@ int pf_sched_start(pf_sched *s, int once)
 	if (s->heap == NULL)
 		return -ENOMEM;
 	s->armed = 1;
+	if (once) {
+		s->slack = 0;
+	} else {
+		double per_ms = 0; /* ticks a millisecond, all targets */
+		for (size_t i = 0; i < s->n; i++)
+			per_ms += 1.0 / (double)s->t[i].interval;
+		if (per_ms > 0 && (double)s->slack * per_ms > SLACK_TICKS)
+			s->slack = (uint64_t)(SLACK_TICKS / per_ms);
+	}
 	/* The grid is on the wall clock, due times on the loop's, which was
 	 * read at the top of this iteration: the wall clock is taken back to
 	 * that instant. A reload that spent 200 ms building its generation
@@ -344,6 +356,11 @@ void pf_sched_stop(pf_sched *s)
 		t->state = T_IDLE;
 	}
 	s->qtail = NIL;
+}
+
+uint64_t pf_sched_slack(const pf_sched *s)
+{
+	return s->slack;
 }
 
 const pf_sched_stats *pf_sched_get_stats(const pf_sched *s)
