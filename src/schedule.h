@@ -17,9 +17,10 @@
  * and so that a window holds about SLACK_TICKS (8) ticks on average: more
  * scrapes at once would only hold more buffers (at 10,000 targets every
  * 10 s, 50 per window took the peak RSS from about 40 to 60-90 MB), and
- * at such rates the loop is seldom idle between ticks anyway. With 1,000 targets every 5 s
- * a 50 ms slack makes the loop wait in epoll 4 times less often and the
- * daemon spend 2-6% less CPU (README, Performance, fifth round).
+ * at such rates the loop is seldom idle between ticks anyway. With 1,000
+ * targets every 5 s the slack (40 ms there) makes the loop wait in epoll
+ * 4 times less often and the daemon spend about 3% less CPU (README,
+ * Performance, fifth round).
  *
  * A target never has two scrapes in flight: a tick that finds the previous
  * one still running (or still waiting for a slot) is skipped and counted.
