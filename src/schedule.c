@@ -120,8 +120,6 @@ long pf_sched_add(pf_sched *s, const char *job, const char *url, uint64_t interv
 	target *t = &s->t[s->n];
 	memset(t, 0, sizeof(*t));
 	t->interval = interval_ms;
-	if (s->slack > interval_ms / 10)
-		s->slack = interval_ms / 10; /* see schedule.h */
 	t->offset = pf_sched_offset(job, url, interval_ms);
 	t->next = NIL;
 	return (long)s->n++;
@@ -301,10 +299,14 @@ int pf_sched_start(pf_sched *s, int once)
 	if (once) {
 		s->slack = 0;
 	} else {
+		/* The slack's cuts (see schedule.h). */
 		double per_ms = 0; /* ticks a millisecond, all targets */
-		for (size_t i = 0; i < s->n; i++)
+		for (size_t i = 0; i < s->n; i++) {
 			per_ms += 1.0 / (double)s->t[i].interval;
-		if (per_ms > 0 && (double)s->slack * per_ms > SLACK_TICKS)
+			if (s->slack > s->t[i].interval / 10)
+				s->slack = s->t[i].interval / 10;
+		}
+		if ((double)s->slack * per_ms > SLACK_TICKS)
 			s->slack = (uint64_t)(SLACK_TICKS / per_ms);
 	}
 	/* The grid is on the wall clock, due times on the loop's, which was

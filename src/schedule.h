@@ -70,7 +70,7 @@ pf_sched *pf_sched_new(uv_loop_t *loop, unsigned max_concurrent, uint64_t jitter
 long pf_sched_add(pf_sched *s, const char *job, const char *url, uint64_t interval_ms);
 
 /* Arms the timers. once: every target fires at once (still under the cap),
- * a single time, with no offset and no jitter. Returns 0 or a negative errno. */
+ * a single time, with no offset, jitter or slack. Returns 0 or a negative errno. */
 int pf_sched_start(pf_sched *s, int once);
 
 /* The scrape of target id has ended. */
