@@ -551,7 +551,12 @@ static int evict_to_spool(void *ud, pf_batch *b)
 		return -1;
 	free(b);
 	/* The rest follows it at the next event (never from inside the
-	 * queue's own loop). */
+	 * queue's own loop). As spool_begin() says why, so does this: the
+	 * server answers, but slower than the scrapes produce. */
+	if (!w->spooling)
+		pf_log(PF_LOG_WARN, w->kv, "buffer_limit (%llu bytes) reached: the server takes the lines slower than "
+		       "they come; batches go to the spool %s until it is replayed",
+		       (unsigned long long)w->o->buffer_limit, w->spool_dir);
 	w->spooling = 1;
 	return 0;
 }

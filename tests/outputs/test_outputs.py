@@ -534,6 +534,29 @@ def case_buffer_limit():
     check(loud, "buffer-limit: the drop is logged")
 
 
+def case_buffer_spool():
+    # Every answer takes 700 ms, one write at a time, batches of 8 KiB: the
+    # scrapes make more than that, the 16 KiB buffer overflows and, with
+    # the spool on (the default), batches go to disk instead of away; once
+    # the answers are quick, every line arrives exactly once.
+    script = [{"delay_ms": 700, "status": 204, "times": -1}]
+    with Run("buffer-spool", script=script,
+             out_keys=DEFAULT_OUT + "buffer_limit = 16KiB\nbatch_bytes = 8KiB\nmax_in_flight = 1\n") as run:
+        run.daemon.wait(lambda: "batches go to the spool" in run.daemon.log(), 20,
+                        "buffer-spool: the buffer overflowed into the spool")
+        time.sleep(2)
+        run.ws.script([])
+        run.daemon.wait(lambda: "spool replayed" in run.daemon.log(), 30, "buffer-spool: the spool replayed")
+        time.sleep(1.5)
+        run.stop()
+    said = [line for line in run.log.splitlines() if "buffer_limit (16384 bytes) reached" in line]
+    check(said and "level=warn" in said[0] and "batches go to the spool" in said[0],
+          "buffer-spool: a warning says the buffer overflowed into the spool: %r" % said[:1])
+    check(not [line for line in run.log.splitlines() if "dropped the oldest" in line],
+          "buffer-spool: nothing dropped at buffer_limit while the spool takes it")
+    check_delivery("buffer-spool", run_file(run), run.writes)
+
+
 def case_batch_limits():
     with Run("batch-limits", out_keys=DEFAULT_OUT + "batch_lines = 30\nbatch_bytes = 2KiB\n") as run:
         run.daemon.wait(lambda: len(run.file_lines()) >= 3 * NSERIES, 15, "batch-limits: three scrapes")
@@ -617,7 +640,7 @@ CASES = {
     "ans-404-nocreate": case_ans_404_nocreate, "ans-404-again": case_ans_404_again, "ans-reset": case_ans_reset, "ans-5xx": case_ans_5xx,
     "ans-timeout": case_ans_timeout, "start-badauth": case_start_badauth,
     "shutdown-flush": case_shutdown_flush, "shutdown-deadline": case_shutdown_deadline,
-    "buffer-limit": case_buffer_limit,
+    "buffer-limit": case_buffer_limit, "buffer-spool": case_buffer_spool,
 }
 
 
