@@ -302,7 +302,7 @@ static gen *gen_new(daemon *d, pf_config *cfg, pf_sink *const *sinks, size_t nsi
 	if ((g->scraper = pf_scraper_new(&so, err, sizeof(err))) == NULL)
 		goto fail;
 	g->sched = pf_sched_new(&d->loop, cfg->max_concurrent_scrapes, d->opts.once ? 0 : cfg->jitter_ms,
-				d->opts.once ? 0 : cfg->slack_ms, sched_start, g);
+				cfg->slack_ms, sched_start, g);
 	if (g->sched == NULL)
 		goto fail;
 	for (size_t i = 0; i < pf_scraper_ntargets(g->scraper); i++) {
