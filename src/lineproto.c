@@ -62,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copy.h"
 #include "text.h"
 
 /* Byte classes, one bit per reason a byte is not copied as it is. */
@@ -112,10 +113,8 @@ static const char digits2[201] =
 
 #if defined(__GNUC__)
 #define PF_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define PF_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define PF_PRINTF(a, b)
-#define PF_ALWAYS_INLINE inline
 #endif
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...) PF_PRINTF(3, 4);
@@ -154,30 +153,6 @@ static char ctl_letter(unsigned c)
 	case '\n': return 'n';
 	case '\f': return 'f';
 	default: return 'r';
-	}
-}
-
-/* memcpy() for the short runs a line is made of (keys, values, numbers, the
- * timestamp): fixed-size moves that may overlap, instead of a libc call or
- * a `rep movsb` for a length known only at run time, which cost more than
- * the copy itself at these sizes. Writes exactly d[0..n). */
-static PF_ALWAYS_INLINE void copy_short(char *d, const char *s, size_t n)
-{
-	if (n > 16) {
-		size_t i;
-		for (i = 0; i + 16 < n; i += 16)
-			memcpy(d + i, s + i, 16);
-		memcpy(d + n - 16, s + n - 16, 16);
-	} else if (n >= 8) {
-		memcpy(d, s, 8);
-		memcpy(d + n - 8, s + n - 8, 8);
-	} else if (n >= 4) {
-		memcpy(d, s, 4);
-		memcpy(d + n - 4, s + n - 4, 4);
-	} else if (n > 0) {
-		d[0] = s[0];
-		d[n / 2] = s[n / 2];
-		d[n - 1] = s[n - 1];
 	}
 }
 
@@ -231,7 +206,7 @@ static PF_ALWAYS_INLINE size_t esc(char *d, pf_str s, unsigned mask,
 			w |= w << 24 | w << 48;
 		}
 		if (!word_special(w, mask)) {
-			copy_short(d, s.p, n);
+			pf_copy_short(d, s.p, n);
 			return n;
 		}
 	}
@@ -380,8 +355,17 @@ static size_t fmt_time(char *d, int64_t ns, enum pf_precision prec)
 		last.ns = ns;
 		last.prec = (int)prec;
 	}
-	copy_short(d, last.txt, last.len);
+	pf_copy_short(d, last.txt, last.len);
 	return last.len;
+}
+
+size_t pf_lp_fmt_time(char *dst, int64_t ns, enum pf_precision prec)
+{
+	if ((unsigned)prec > PF_PREC_S)
+		prec = PF_PREC_NS;
+	size_t n = fmt_i64(dst, scale_time(ns, prec));
+	dst[n] = '\0';
+	return n;
 }
 
 /* ---- float text ---- */
@@ -897,7 +881,7 @@ static PF_ALWAYS_INLINE int put_name(char **pd, pf_str s, int plain, unsigned ma
 	int rc;
 
 	if (plain) {
-		copy_short(*pd, s.p, s.n);
+		pf_copy_short(*pd, s.p, s.n);
 		*pd += s.n;
 		return 0;
 	}
@@ -941,10 +925,10 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 				return dup_tag(&t->key, err, errlen);
 			prev = &t->key;
 			*d++ = ',';
-			copy_short(d, t->key.p, t->key.n);
+			pf_copy_short(d, t->key.p, t->key.n);
 			d += t->key.n;
 			*d++ = '=';
-			copy_short(d, t->value.p, t->value.n);
+			pf_copy_short(d, t->value.p, t->value.n);
 			d += t->value.n;
 			continue;
 		}
@@ -973,10 +957,10 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		pf_str tk, tv;
 		while (merge_next(p, &pi, &xi, &tk, &tv)) {
 			*d++ = ',';
-			copy_short(d, tk.p, tk.n);
+			pf_copy_short(d, tk.p, tk.n);
 			d += tk.n;
 			*d++ = '=';
-			copy_short(d, tv.p, tv.n);
+			pf_copy_short(d, tv.p, tv.n);
 			d += tv.n;
 		}
 	}
@@ -995,7 +979,7 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 		switch (f->kind) {
 		case PF_FIELD_FLOAT:
 			if (f->text.n && (f->text_ok || pf_lp_float_text_ok(f->text))) {
-				copy_short(d, f->text.p, f->text.n);
+				pf_copy_short(d, f->text.p, f->text.n);
 				d += f->text.n;
 			} else {
 				char tmp[32];

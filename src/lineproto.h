@@ -110,6 +110,11 @@ int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
  * NUL-terminated. Returns its length. dst must hold 32 bytes. */
 size_t pf_fmt_float_g(char *dst, double v);
 
+/* Writes a point's time, ns in precision prec, as line protocol has it
+ * (e.g. 1700000000123 for ms), NUL-terminated. Returns its length. dst
+ * must hold 24 bytes. */
+size_t pf_lp_fmt_time(char *dst, int64_t ns, enum pf_precision prec);
+
 /* Prepares a tag that will be written on many lines. When its key needs no
  * escaping (ASCII, none of , = space, no control byte, no trailing
  * backslash) and its value is valid and not empty once trailing
