@@ -30,6 +30,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "copy.h"
+#include "direct.h"
 #include "numparse.h"
 #include "text.h"
 
@@ -135,6 +137,11 @@ pf_parser *pf_parser_new(enum pf_format fmt, enum pf_on_error policy,
 void pf_parser_set_plain(pf_parser *p, int on)
 {
 	p->no_plain = !on;
+}
+
+void pf_parser_set_direct(pf_parser *p, pf_direct *d)
+{
+	p->direct = d;
 }
 
 void pf_parser_reset(pf_parser *p, enum pf_format fmt)
@@ -814,6 +821,137 @@ longway:
 	return 0;
 }
 
+/* ---- the direct way (direct.h) ---------------------------------------------- */
+
+static inline int direct_key_cmp(pf_str a, pf_str b)
+{
+	if (a.p[0] != b.p[0])
+		return (unsigned char)a.p[0] < (unsigned char)b.p[0] ? -1 : 1;
+	return pf_str_cmp(a, b);
+}
+
+/* Whether name is one of d->keys[]. */
+static inline int direct_reserved(const pf_direct *d, pf_str name)
+{
+	if (!d->key_first[(unsigned char)name.p[0]])
+		return 0;
+	for (size_t i = 0; i < d->nkeys; i++)
+		if (pf_str_eq(d->keys[i].key, name))
+			return 1;
+	return 0;
+}
+
+static inline char *direct_tag(char *w, const pf_tag *x)
+{
+	*w++ = ',';
+	pf_copy_short(w, x->key.p, x->key.n);
+	w += x->key.n;
+	*w++ = '=';
+	pf_copy_short(w, x->value.p, x->value.n);
+	return w + x->value.n;
+}
+
+/*
+ * The line s[0..n) written the direct way, if it is the common kind
+ * (direct.h): returns 1 when written and counted, 0 when it must go the
+ * long way (nothing written, nothing changed). Its checks are the ones
+ * sample_line() and plain_labels() make, the long way then reads the line
+ * again; most lines either pass or fail at the name.
+ */
+static int direct_line(pf_parser *p, const char *s, size_t n)
+{
+	pf_direct *d = p->direct;
+	int fam_prefix, t;
+	size_t i = scan_metric_name(p, s, n, 0, &fam_prefix);
+	if (i == 0 || i + 1 >= n || (s[i] != '{' && s[i] != ' '))
+		return 0;
+	pf_str name = { s, i };
+	if (family_suffix(p, name, fam_prefix) != PF_SFX_NONE || p->unit.len != 0)
+		return 0;
+	switch (p->type) {
+	case PF_MT_UNTYPED: t = 0; break;
+	case PF_MT_COUNTER: t = 1; break;
+	case PF_MT_GAUGE: t = 2; break;
+	default: return 0;
+	}
+	pf_str meas = d->meas.n ? d->meas : name;
+	pf_str fkey = d->field[t].n ? d->field[t] : name;
+	/* A label `k="v",` in the line becomes `,k=v`: never longer. */
+	size_t need = meas.n + n + d->extra_bytes + 2 + fkey.n + d->ntail;
+	pf_buf *out = d->out;
+	if (out->max - out->len < need)
+		return 0;
+	char *w0 = out->len + need + 1 <= out->cap ? out->data + out->len : pf_buf_reserve(out, need);
+	if (w0 == NULL)
+		return 0;
+	char *w = w0;
+	pf_copy_short(w, meas.p, meas.n);
+	w += meas.n;
+
+	const pf_tag *x = d->extra, *xe = d->extra + d->nextra;
+	if (s[i] == '{') {
+		pf_str prev = { NULL, 0 };
+		i++;
+		for (;;) {
+			if (i < n && s[i] == '}')
+				break; /* "{}" or a trailing comma */
+			size_t k = scan_name(s, n, i, lname_first, lname_rest);
+			if (k == i || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
+				return 0;
+			pf_str key = { s + i, k - i };
+			size_t v0 = k + 2, v1 = v0;
+			if (value_end(s, n, &v1) != 0 || v1 == n || v1 == v0)
+				return 0;
+			if ((prev.p != NULL && direct_key_cmp(prev, key) >= 0) || direct_reserved(d, key))
+				return 0;
+			/* Extra tags are among keys[]: none equals key. */
+			for (; x < xe && direct_key_cmp(x->key, key) < 0; x++)
+				w = direct_tag(w, x);
+			*w++ = ',';
+			pf_copy_short(w, key.p, key.n + 1); /* with its '=' */
+			w += key.n + 1;
+			pf_copy_short(w, s + v0, v1 - v0);
+			w += v1 - v0;
+			prev = key;
+			i = v1 + 1;
+			if (i < n && s[i] == ',') {
+				i++;
+				continue;
+			}
+			if (i < n && s[i] == '}')
+				break;
+			return 0;
+		}
+		i++;
+		if (i + 1 >= n || s[i] != ' ')
+			return 0;
+	}
+	for (; x < xe; x++)
+		w = direct_tag(w, x);
+	/* One space and the value, up to the end of the line: a blank, a
+	 * timestamp or a CR makes it no float. */
+	i++;
+	double v;
+	int lp;
+	if (pf_parse_float_lp(s + i, n - i, &v, &lp) != 0 || !lp)
+		return 0;
+	*w++ = ' ';
+	pf_copy_short(w, fkey.p, fkey.n);
+	w += fkey.n;
+	*w++ = '=';
+	pf_copy_short(w, s + i, n - i);
+	w += n - i;
+	pf_copy_short(w, d->tail, d->ntail);
+	w += d->ntail;
+	out->len += (size_t)(w - w0);
+	out->data[out->len] = '\0';
+	p->stats.samples++;
+	p->fam_has_samples = 1;
+	d->lines++;
+	d->left--;
+	return 1;
+}
+
 /* 0.0.4: a histogram bucket needs a numeric le, a summary quantile a
  * numeric quantile, or no schema can place it (textparse lets it through,
  * expfmt refuses the whole input): the line is reported, not dropped
@@ -1155,6 +1293,9 @@ static void parse_line(pf_parser *p, const char *s, size_t n)
 		p->col_shift = 0;
 		return;
 	}
+	if (i == 0 && p->direct != NULL && p->direct->on && p->direct->left && !p->no_plain &&
+	    direct_line(p, s, n))
+		return;
 	sample_line(p, s, n);
 }
 

@@ -138,6 +138,14 @@ const pf_parse_stats *pf_parser_stats(const pf_parser *p);
  * The default is 1. Kept across resets. */
 void pf_parser_set_plain(pf_parser *p, int on);
 
+/* The direct way (direct.h): with d set, common 0.0.4 sample lines are
+ * written to d->out as line protocol, counted in the parse stats' samples
+ * but not handed to ops.sample. NULL (the default): none. d is borrowed
+ * and must outlive the parser or the next call. Kept across resets;
+ * pf_parser_set_plain(p, 0) turns it off too. */
+typedef struct pf_direct pf_direct;
+void pf_parser_set_direct(pf_parser *p, pf_direct *d);
+
 /* Makes the parser ready for a new body with the same settings, keeping
  * its memory. */
 void pf_parser_reset(pf_parser *p, enum pf_format fmt);

@@ -45,6 +45,7 @@ struct pf_parser {
 	pf_label *labels;
 	size_t nlabels, labels_cap;
 	int no_plain;    /* pf_parser_set_plain(p, 0): every label set the long way */
+	pf_direct *direct; /* pf_parser_set_direct(); borrowed */
 
 	unsigned long lineno;
 	size_t col_shift;        /* added to reported columns (blanks before a 0.0.4 comment) */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct.h"
+
 struct pf_pipeline {
 	pf_pipeline_opts opts;
 	pf_buf *out;
@@ -27,6 +29,13 @@ struct pf_pipeline {
 	pf_sample_filter_fn filter;
 	void *filter_ud;
 	int reset_rc;       /* the mapper could not take this body's options */
+	/* The direct way (direct.h); the parser writes with it. */
+	pf_direct direct;
+	int direct_can;     /* this body may: 0.0.4, the mapper promises, no long_way */
+	int direct_allow;   /* the caller promises (pf_pipeline_set_direct) */
+	uint64_t direct_max; /* its sample_limit, 0: none */
+	uint64_t kept;      /* samples kept the long way */
+	pf_lp_stats lp;     /* lines written the long way */
 };
 
 /* Holding a body of unknown format is bounded like a scrape body. */
@@ -57,6 +66,45 @@ static void msg(pf_pipeline *pl, unsigned long line, unsigned long col, const ch
 
 static int pipeline_finish_parsed(pf_pipeline *pl);
 
+/* The stats of both ways together. */
+static void sync_stats(pf_pipeline *pl)
+{
+	pl->stats.parse = *pf_parser_stats(pl->parser);
+	pl->stats.lp = pl->lp;
+	pl->stats.lp.lines += pl->direct.lines;
+	pl->stats.samples_kept = pl->kept + pl->direct.lines;
+	pl->stats.samples_direct = pl->direct.lines;
+}
+
+/* Opens the direct way while the caller allows it and the mapper holds no
+ * grouped points back (a direct line must not overtake them); left is
+ * what the caller's bound leaves. Called after each sample the long way. */
+static void direct_gate(pf_pipeline *pl)
+{
+	uint64_t kept = pl->kept + pl->direct.lines;
+	pl->direct.on = pl->direct_can && pl->direct_allow && pf_mapper_idle(pl->mapper);
+	pl->direct.left = pl->direct_max == 0 ? UINT64_MAX
+			: pl->direct_max > kept ? pl->direct_max - kept : 0;
+}
+
+/* Sets the direct way up for a body of format fmt, after the mapper took
+ * its options. */
+static void direct_setup(pf_pipeline *pl, enum pf_format fmt)
+{
+	pf_direct *d = &pl->direct;
+	d->lines = 0;
+	d->out = pl->out;
+	pl->direct_can = !pl->opts.long_way && fmt == PF_FORMAT_PROMETHEUS && pl->reset_rc == 0 &&
+			 (unsigned)pl->opts.precision <= PF_PREC_S && pf_mapper_direct(pl->mapper, d);
+	if (pl->direct_can) {
+		d->tail[0] = ' ';
+		size_t k = pf_lp_fmt_time(d->tail + 1, pl->opts.map.now_ns, pl->opts.precision);
+		d->tail[1 + k] = '\n';
+		d->ntail = k + 2;
+	}
+	direct_gate(pl);
+}
+
 static void on_error(void *ud, const pf_parse_error *e)
 {
 	pf_pipeline *pl = ud;
@@ -67,7 +115,7 @@ static int on_point(void *ud, pf_point *pt)
 {
 	pf_pipeline *pl = ud;
 	char err[256];
-	int rc = pf_lp_write(pl->out, pt, pl->opts.precision, &pl->stats.lp, err, sizeof(err));
+	int rc = pf_lp_write(pl->out, pt, pl->opts.precision, &pl->lp, err, sizeof(err));
 	if (rc == 0 || rc == 1)
 		return 0;
 	if (rc == -EINVAL) {
@@ -92,16 +140,31 @@ static int on_sample(void *ud, const pf_sample *s)
 		    "(years 1677 to 2262)", (int)(s->name.n > 80 ? 80 : s->name.n), s->name.p);
 		return 0;
 	}
-	if (pl->filter != NULL && (s = pl->filter(pl->filter_ud, s)) == NULL)
-		return 0;
-	pl->stats.samples_kept++;
-	return pf_mapper_sample(pl->mapper, s);
+	if (pl->filter != NULL) {
+		sync_stats(pl); /* what the filter may read (a sample_limit) */
+		if ((s = pl->filter(pl->filter_ud, s)) == NULL)
+			return 0;
+	}
+	pl->kept++;
+	int rc = pf_mapper_sample(pl->mapper, s);
+	direct_gate(pl);
+	return rc;
 }
 
 void pf_pipeline_set_filter(pf_pipeline *pl, pf_sample_filter_fn fn, void *ud)
 {
 	pl->filter = fn;
 	pl->filter_ud = ud;
+	pl->direct_allow = fn == NULL;
+	pl->direct_max = 0;
+	direct_gate(pl);
+}
+
+void pf_pipeline_set_direct(pf_pipeline *pl, int on, uint64_t max_kept)
+{
+	pl->direct_allow = on;
+	pl->direct_max = max_kept;
+	direct_gate(pl);
 }
 
 pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_fn on_msg, void *ud)
@@ -124,6 +187,9 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out, pf_msg_f
 	}
 	if (opts->long_way)
 		pf_parser_set_plain(pl->parser, 0);
+	pf_parser_set_direct(pl->parser, &pl->direct);
+	pl->direct_allow = 1;
+	direct_setup(pl, opts->format);
 	return pl;
 }
 
@@ -138,7 +204,7 @@ int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len)
 		return rc;
 	}
 	int rc = pf_parser_feed(pl->parser, data, len);
-	pl->stats.parse = *pf_parser_stats(pl->parser);
+	sync_stats(pl);
 	return rc;
 }
 
@@ -163,8 +229,10 @@ int pf_pipeline_finish(pf_pipeline *pl)
 		pl->opts.map.format = detect_format(&pl->hold);
 		pf_parser_reset(pl->parser, pl->opts.map.format);
 		int rc = pf_mapper_reset(pl->mapper, &pl->opts.map);
-		if (rc == 0)
+		if (rc == 0) {
+			direct_setup(pl, pl->opts.map.format);
 			rc = pf_parser_feed(pl->parser, pl->hold.data, pl->hold.len);
+		}
 		pf_buf_free(&pl->hold);
 		return rc ? rc : pipeline_finish_parsed(pl);
 	}
@@ -181,7 +249,7 @@ static int pipeline_finish_parsed(pf_pipeline *pl)
 		if (rc == 0)
 			rc = rc2;
 	}
-	pl->stats.parse = *pf_parser_stats(pl->parser);
+	sync_stats(pl);
 	return rc;
 }
 
@@ -199,6 +267,9 @@ void pf_pipeline_reset(pf_pipeline *pl, enum pf_format fmt, int64_t now_ns)
 	pf_parser_reset(pl->parser, fmt);
 	pl->reset_rc = pf_mapper_reset(pl->mapper, &pl->opts.map);
 	pl->stats = (pf_pipeline_stats){ 0 };
+	pl->kept = 0;
+	pl->lp = (pf_lp_stats){ 0 };
+	direct_setup(pl, fmt);
 }
 
 void pf_pipeline_free(pf_pipeline *pl)

@@ -32,7 +32,9 @@ typedef struct pf_pipeline_stats {
 	pf_lp_stats lp;
 	uint64_t encode_errors; /* samples or points not written because invalid (reported) */
 	uint64_t lp_refused;    /* of those, points pf_lp_write refused (also in lp.points_dropped) */
-	uint64_t samples_kept;  /* samples handed to the mapper (after the filter) */
+	uint64_t samples_kept;  /* samples handed to the mapper (after the filter),
+				 * or written the direct way */
+	uint64_t samples_direct; /* of those, written the direct way (direct.h) */
 } pf_pipeline_stats;
 
 /* Receives one message line (no newline). */
@@ -49,8 +51,19 @@ pf_pipeline *pf_pipeline_new(const pf_pipeline_opts *opts, pf_buf *out,
  * its next call), or NULL to drop it. */
 typedef const pf_sample *(*pf_sample_filter_fn)(void *ud, const pf_sample *s);
 
-/* Sets (or, with fn NULL, removes) the filter. Kept across resets. */
+/* Sets (or, with fn NULL, removes) the filter. Kept across resets. A
+ * filter turns the direct way off, until pf_pipeline_set_direct(). */
 void pf_pipeline_set_filter(pf_pipeline *pl, pf_sample_filter_fn fn, void *ud);
+
+/* The direct way (direct.h): common 0.0.4 lines go to the output without
+ * the filter or the mapper. on: the caller promises that its filter (if
+ * any) returns unchanged every sample with lp_plain set, of a counter,
+ * gauge or untyped family, whose label names are none of map.tags' keys,
+ * as long as fewer than max_kept samples were kept (0: no bound); the
+ * pipeline then writes such lines itself while fewer than max_kept
+ * samples are kept, and hands the filter the rest. On by default (no
+ * filter); never with long_way. Kept across resets. */
+void pf_pipeline_set_direct(pf_pipeline *pl, int on, uint64_t max_kept);
 
 /* Same returns as pf_parser_feed(); -E2BIG when out is full. */
 int pf_pipeline_feed(pf_pipeline *pl, const char *data, size_t len);

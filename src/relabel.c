@@ -79,6 +79,11 @@ int pf_relabel_is_noop(const pf_relabel *r)
 	       (r->o.honor_labels || r->o.nour_keys == 0);
 }
 
+int pf_relabel_renames_only(const pf_relabel *r)
+{
+	return r->o.ninclude == 0 && r->o.nexclude == 0 && r->o.nlabel_drop == 0;
+}
+
 /* s as a C string in r->tmp, or NULL. */
 static const char *cstr(pf_relabel *r, pf_str s)
 {

@@ -43,6 +43,11 @@ pf_relabel *pf_relabel_new(const pf_relabel_opts *o);
 /* Nonzero when the filter would change nothing (the caller may skip it). */
 int pf_relabel_is_noop(const pf_relabel *r);
 
+/* Nonzero when all the filter may do is rename labels that are our keys
+ * (3. above): no include, exclude or label_drop. It then passes every
+ * other sample unchanged (the pipeline's direct way, pipeline.h). */
+int pf_relabel_renames_only(const pf_relabel *r);
+
 /* The pf_sample_filter_fn: ud is the pf_relabel. */
 const pf_sample *pf_relabel_sample(void *ud, const pf_sample *s);
 

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct.h"
 #include "hash.h"
 
 #define NONE ((size_t)-1)
@@ -1109,6 +1110,51 @@ void pf_mapper_free(pf_mapper *m)
 	pf_buf_free(&m->arena);
 	pf_buf_free(&m->kbuf);
 	free(m);
+}
+
+int pf_mapper_direct(const pf_mapper *m, pf_direct *d)
+{
+	if (!m->direct || m->o.format != PF_FORMAT_PROMETHEUS)
+		return 0;
+	/* map_simple() and map_influxdb() for such a sample. */
+	static const pf_str none = { NULL, 0 };
+	switch (m->o.schema) {
+	case PF_SCHEMA_TELEGRAF_V1:
+		d->meas = none;
+		d->field[0] = PF_STR_LIT("value");
+		d->field[1] = PF_STR_LIT("counter");
+		d->field[2] = PF_STR_LIT("gauge");
+		break;
+	case PF_SCHEMA_TELEGRAF_V2:
+		d->meas = PF_STR_LIT("prometheus");
+		d->field[0] = d->field[1] = d->field[2] = none;
+		break;
+	default:
+		d->meas = none;
+		d->field[0] = d->field[1] = d->field[2] = PF_STR_LIT("value");
+		break;
+	}
+	d->extra = m->xsorted;
+	d->nextra = m->nxsorted;
+	d->extra_bytes = 0;
+	for (size_t i = 0; i < m->nxsorted; i++)
+		d->extra_bytes += 2 + m->xsorted[i].key.n + m->xsorted[i].value.n;
+	/* Every extra tag's key, with a value or not: relabelling renames a
+	 * label of that name (relabel.h), and a label meets an extra tag. */
+	d->keys = m->o.tags;
+	d->nkeys = m->o.ntags;
+	memset(d->key_first, 0, sizeof(d->key_first));
+	for (size_t i = 0; i < m->o.ntags; i++) {
+		if (m->o.tags[i].key.n == 0)
+			return 0;
+		d->key_first[(unsigned char)m->o.tags[i].key.p[0]] = 1;
+	}
+	return 1;
+}
+
+int pf_mapper_idle(const pf_mapper *m)
+{
+	return m->gk == G_NONE;
 }
 
 static const char *const schema_names[] = {

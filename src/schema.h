@@ -55,6 +55,19 @@ int pf_mapper_reset(pf_mapper *m, const pf_map_opts *opts);
 
 void pf_mapper_free(pf_mapper *m);
 
+/* The direct way (direct.h): fills d's measurement, field keys, extra
+ * tags and keys[] as this mapper would map a plain counter, gauge or
+ * untyped sample of the format and tags of its options, borrowed until
+ * its next reset. Returns 1, or 0 when it cannot promise the direct way's
+ * output is its own (input not 0.0.4; extra tags that are not all raw, or
+ * a key twice). Leaves d's on, left, lines, out and tail alone. */
+struct pf_direct;
+int pf_mapper_direct(const pf_mapper *m, struct pf_direct *d);
+
+/* 1 when nothing is grouped (no histogram, summary or stateset points
+ * held back): a sample mapped now is written now. */
+int pf_mapper_idle(const pf_mapper *m);
+
 /* "telegraf-v1" ... to enum; returns 0 or -1. */
 int pf_schema_parse(const char *s, enum pf_schema *out);
 const char *pf_schema_name(enum pf_schema s);

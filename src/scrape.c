@@ -73,7 +73,6 @@ struct slot {
 	pf_http_xfer *xfer;
 	uint64_t t0;            /* uv_hrtime at start */
 	int64_t now_ns;         /* the scrape's timestamp */
-	uint64_t kept;          /* samples past the filter, for sample_limit */
 	int started_body;       /* on_header accepted the response */
 	int failed;             /* a reason is set */
 	enum pf_scrape_result result;
@@ -464,8 +463,9 @@ static const pf_sample *filter(void *ud, const pf_sample *smp)
 	slot *sl = ud;
 	if (sl->j->relabel != NULL && (smp = pf_relabel_sample(sl->j->relabel, smp)) == NULL)
 		return NULL;
+	/* Kept so far, the direct way's included (pipeline.h). */
 	uint64_t lim = sl->j->job->sample_limit;
-	if (lim && ++sl->kept > lim) {
+	if (lim && pf_pipeline_get_stats(sl->pl)->samples_kept >= lim) {
 		fail(sl, PF_SCRAPE_SAMPLE_LIMIT, "sample_limit %" PRIu64 " exceeded", lim);
 		return NULL;
 	}
@@ -483,6 +483,10 @@ static int on_header(void *ud, long status, const char *ct)
 	enum pf_format fmt = job->format != PF_FORMAT_AUTO ? job->format : pf_format_from_content_type(ct);
 	pf_pipeline_reset(sl->pl, fmt, sl->now_ns);
 	pf_pipeline_set_filter(sl->pl, filter, sl);
+	/* The filter passes the direct way's samples unchanged (they have
+	 * no label to rename) unless it has rules of its own. */
+	const pf_relabel *rl = sl->j->relabel;
+	pf_pipeline_set_direct(sl->pl, rl == NULL || pf_relabel_renames_only(rl), job->sample_limit);
 	sl->started_body = 1;
 	return 0;
 }
@@ -658,7 +662,6 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 	sl->id = id;
 	sl->t0 = uv_hrtime();
 	sl->now_ns = wall_ns();
-	sl->kept = 0;
 	sl->started_body = 0;
 	sl->failed = 0;
 	sl->result = PF_SCRAPE_OK;

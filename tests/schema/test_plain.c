@@ -13,6 +13,13 @@
  * counter must be the same. A filter counts the samples marked lp_plain,
  * so that the test fails if the shortcut is never taken (it would then
  * compare the long way with itself).
+ *
+ * The direct way (direct.h: common lines written by the parser itself) is
+ * on in the first run, as the daemon has it (the counting filter passes
+ * every sample unchanged: pf_pipeline_set_direct()), and must have written
+ * lines; the long way never does. Then a filter that stops at a
+ * sample_limit, as a scrape's does, with the direct way bounded by the
+ * same limit: the same output, the same sample refused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,7 +38,13 @@ typedef struct run {
 	unsigned long plain_samples;
 	int rc;
 	pf_pipeline_stats st;
+	pf_pipeline *pl;
+	uint64_t limit;       /* limit_filter's bound */
+	unsigned long refused; /* samples limit_filter refused */
+	unsigned long first_refused; /* the line of the first */
 } run;
+
+static unsigned long direct_lines;
 
 static void on_msg(void *ud, const char *m)
 {
@@ -47,6 +60,19 @@ static const pf_sample *count_plain(void *ud, const pf_sample *s)
 	return s;
 }
 
+/* A sample_limit as the scrape's filter has it: kept so far, the direct
+ * way's included, from the pipeline's stats. */
+static const pf_sample *limit_filter(void *ud, const pf_sample *s)
+{
+	run *r = ud;
+	if (pf_pipeline_get_stats(r->pl)->samples_kept >= r->limit) {
+		if (r->refused++ == 0)
+			r->first_refused = s->line;
+		return NULL;
+	}
+	return s;
+}
+
 static void run_once(run *r, const pf_pipeline_opts *o, const char *body, size_t n, size_t chunk)
 {
 	pf_buf_init(&r->out, (size_t)256 << 20);
@@ -57,7 +83,15 @@ static void run_once(run *r, const pf_pipeline_opts *o, const char *body, size_t
 		fprintf(stderr, "pf_pipeline_new failed\n");
 		exit(2);
 	}
-	pf_pipeline_set_filter(pl, count_plain, r);
+	r->pl = pl;
+	r->refused = r->first_refused = 0;
+	if (r->limit) {
+		pf_pipeline_set_filter(pl, limit_filter, r);
+		pf_pipeline_set_direct(pl, 1, r->limit);
+	} else {
+		pf_pipeline_set_filter(pl, count_plain, r);
+		pf_pipeline_set_direct(pl, 1, 0);
+	}
 	size_t off = 0;
 	int rc = 0;
 	if (chunk == 0)
@@ -113,12 +147,18 @@ static unsigned long compare(const char *file, const char *body, size_t n, enum 
 	o.precision = PF_PREC_NS;
 	o.source = "t";
 	run a, b;
+	a.limit = b.limit = 0;
 	run_once(&a, &o, body, n, chunk);
 	o.long_way = 1;
 	run_once(&b, &o, body, n, chunk);
 	runs++;
 	const char *bad = NULL;
-	if (a.rc != b.rc)
+	uint64_t direct = a.st.samples_direct;
+	direct_lines += direct;
+	a.st.samples_direct = 0;
+	if (b.st.samples_direct != 0)
+		bad = "direct lines the long way";
+	else if (a.rc != b.rc)
 		bad = "return";
 	else if (!same_buf(&a.out, &b.out))
 		bad = "line protocol";
@@ -141,6 +181,41 @@ static unsigned long compare(const char *file, const char *body, size_t n, enum 
 	run_free(&a);
 	run_free(&b);
 	return plain;
+}
+
+/* A sample_limit of limit, as the scrape sets it, both ways. */
+static void compare_limit(const char *file, const char *body, size_t n, const pf_tag *tags, size_t ntags,
+			  uint64_t limit)
+{
+	pf_pipeline_opts o;
+	memset(&o, 0, sizeof(o));
+	o.format = PF_FORMAT_PROMETHEUS;
+	o.on_error = PF_ON_ERROR_SKIP;
+	o.map.schema = PF_SCHEMA_TELEGRAF_V1;
+	o.map.now_ns = 1700000000123456789LL;
+	o.map.tags = tags;
+	o.map.ntags = ntags;
+	o.precision = PF_PREC_MS;
+	o.source = "t";
+	run a, b;
+	a.limit = b.limit = limit;
+	run_once(&a, &o, body, n, 4096);
+	o.long_way = 1;
+	run_once(&b, &o, body, n, 4096);
+	runs++;
+	a.st.samples_direct = 0;
+	if (a.rc != b.rc || !same_buf(&a.out, &b.out) || !same_buf(&a.msgs, &b.msgs) ||
+	    memcmp(&a.st, &b.st, sizeof(a.st)) != 0 || a.refused != b.refused ||
+	    a.first_refused != b.first_refused || a.st.samples_kept > limit) {
+		failures++;
+		fprintf(stderr, "FAIL %s: sample limit %llu: kept %llu and %llu, refused %lu (line %lu) and %lu (line %lu)\n",
+			file, (unsigned long long)limit, (unsigned long long)a.st.samples_kept,
+			(unsigned long long)b.st.samples_kept, a.refused, a.first_refused, b.refused, b.first_refused);
+		if (!same_buf(&a.out, &b.out))
+			show_diff("outputs", &a.out, &b.out);
+	}
+	run_free(&a);
+	run_free(&b);
 }
 
 static char *slurp(const char *path, size_t *n)
@@ -231,6 +306,11 @@ int main(void)
 			for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
 				if (chunks[c] && chunks[c] < 4096 && n > (256u << 10))
 					continue;
+				if (c == 0) {
+					compare_limit(names[i], body, n, scrape, 2, 1);
+					compare_limit(names[i], body, n, scrape, 2, 37);
+					compare_limit(names[i], body, n, scrape, 2, 500);
+				}
 				for (int s = 0; s < 3; s++)
 					for (size_t t = 0; t < sizeof(sets) / sizeof(sets[0]); t++)
 						for (int f = 0; f < 2; f++)
@@ -243,15 +323,76 @@ int main(void)
 			free(names[i]);
 		}
 	}
+	/* Lines at the edges of the direct way's rules (direct.h), each next
+	 * to one it takes. */
+	static const char edges[] =
+		"# TYPE g gauge\n"
+		"g{a=\"1\",b=\"2\"} 1\n"
+		"g{b=\"2\",a=\"1\"} 2\n"          /* not sorted */
+		"g{a=\"1\",a=\"2\"} 3\n"          /* twice */
+		"g{a=\"1\",} 4\n"                  /* trailing comma */
+		"g{} 5\n"
+		"g{a=\"\"} 6\n"                    /* empty value */
+		"g{a=\"x y\"} 7\n"                 /* escaped */
+		"g{a=\"x=y,z\"} 8\n"
+		"g{a=\"\\\\\"} 9\n"
+		"g{a=\"1\"} 10 1700000000000\n"   /* timestamp */
+		"g{a=\"1\"}  11\n"                 /* two blanks */
+		"g{a=\"1\"}\t12\n"
+		"g{a=\"1\"} 13 \n"
+		"g 14\n"
+		"g  15\n"
+		"g{host=\"h\"} 16\n"              /* an extra tag's key */
+		"g{cpu=\"0\",url=\"u\"} 17\n"
+		"g{zz=\"1\"} 18\n"
+		"g{aa=\"1\",zz=\"1\"} 1e3\n"
+		"g{a=\"1\"} +Inf\n"
+		"g{a=\"1\"} NaN\n"
+		"g{a=\"1\"} -0\n"
+		"g{a=\"1\"} .5\n"
+		"g{a=\"1\"} 1_0\n"
+		"g{a=\"1\"} 0x10\n"
+		"g{a=\"1\"} 1e999\n"
+		"g{a=\"1\"} 19\r\n"
+		" g 20\n"
+		"g{a=\"\xc3\xa9\"} 21\n"
+		"# TYPE h histogram\n"
+		"h_bucket{le=\"1\"} 1\n"
+		"h_bucket{le=\"+Inf\"} 2\n"
+		"h_sum 3\n"
+		"h_count 2\n"
+		"# TYPE c counter\n"
+		"c{a=\"1\"} 22\n"
+		"c_total 23\n"
+		"u 24\n"
+		"u{a=\"1\"} 25\n"
+		"# TYPE s summary\n"
+		"s{quantile=\"0.5\"} 1\n"
+		"s_sum 1\n"
+		"g{a=\"1\"} 26\n";
+	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++)
+		for (int s = 0; s < 3; s++)
+			for (size_t t = 0; t < sizeof(sets) / sizeof(sets[0]); t++)
+				for (int f = 0; f < 2; f++)
+					plain += compare("edges", edges, sizeof(edges) - 1,
+							 f ? PF_FORMAT_AUTO : PF_FORMAT_PROMETHEUS, (enum pf_schema)s,
+							 sets[t].t, sets[t].n, sets[t].name, chunks[c]);
+	for (uint64_t l = 1; l < 30; l += 3)
+		compare_limit("edges", edges, sizeof(edges) - 1, scrape, 2, l);
 	pf_buf_free(&store);
 	if (files < 10) {
 		fprintf(stderr, "FAIL only %lu files found under %s\n", files, conf);
+		failures++;
+	}
+	if (direct_lines == 0) {
+		fprintf(stderr, "FAIL no line was written the direct way\n");
 		failures++;
 	}
 	if (plain == 0) {
 		fprintf(stderr, "FAIL no sample was lp_plain: the shortcut was never taken\n");
 		failures++;
 	}
-	printf("%lu files, %lu runs compared, %lu lp_plain samples, %d failed\n", files, runs, plain, failures);
+	printf("%lu files, %lu runs compared, %lu lp_plain samples, %lu direct lines, %d failed\n", files, runs,
+	       plain, direct_lines, failures);
 	return failures ? 1 : 0;
 }
