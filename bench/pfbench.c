@@ -81,6 +81,7 @@ typedef struct payload {
 
 typedef struct result {
 	uint64_t bodies, bytes, samples, errors, allocs, out_bytes;
+	uint64_t direct; /* pipeline: samples written the direct way */
 	uint64_t in_bytes; /* gzip: the exposition bytes behind the line protocol */
 	uint64_t warm_allocs; /* during the untimed first body, setup included */
 	double wall, cpu;
@@ -341,6 +342,7 @@ static void pipeline_pass(pf_pipeline *pp, pf_buf *out, const payload *pl, resul
 		pf_buf_reset(out);
 		const pf_pipeline_stats *s1 = pf_pipeline_get_stats(pp);
 		r->samples += s1->parse.samples - s0.parse.samples;
+		r->direct += s1->samples_direct - s0.samples_direct;
 		r->errors += (s1->parse.errors - s0.parse.errors) + (s1->encode_errors - s0.encode_errors);
 		r->bodies++;
 		r->bytes += blen;
@@ -460,6 +462,8 @@ static result bench_pipeline(const payload *pl, enum pf_schema schema)
 	char mode[40];
 	snprintf(mode, sizeof(mode), "pipeline/%s", pf_schema_name(schema));
 	print_result(pl->name, mode, &r);
+	printf("%-16s %-26s %.1f%% of the samples the direct way\n", pl->name, mode,
+	       r.samples ? 100.0 * (double)r.direct / (double)r.samples : 0.0);
 	return r;
 }
 
