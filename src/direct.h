@@ -11,15 +11,16 @@
  *   - a plain metric name ([a-zA-Z_:][a-zA-Z0-9_:]*) that is the open
  *     family's own name, the family a counter, gauge or untyped one
  *     without a unit;
- *   - no label set, or one as pf_sample.lp_plain describes it (names
- *     strictly ascending, values not empty, printable ASCII without
- *     ' ' , = \ "), with no name among keys[] (relabelling renames those,
- *     or they meet an extra tag);
+ *   - no label set, or one of at most 32 labels as pf_sample.lp_plain
+ *     describes it (values not empty, printable ASCII without ' ' , = \ "),
+ *     except that the names may come in any order (no name twice), with no
+ *     name among keys[] (relabelling renames those, or they meet an extra
+ *     tag);
  *   - one space, then a float that line protocol takes as written and
  *     nothing after it (no timestamp, no blank);
  *   - its line protocol fits the output buffer's room.
- * Its line is then: measurement (meas, or the metric name), the labels and
- * the extra tags merged in key order, one field (field[type], or the
+ * Its line is then: measurement (meas, or the metric name), the labels
+ * (sorted, when they were not) and the extra tags merged in key order, one field (field[type], or the
  * metric name) with the value as written, and the time (tail).
  *
  * Ownership: the pipeline owns it and fills it for each body (from

@@ -851,6 +851,19 @@ static inline char *direct_tag(char *w, const pf_tag *x)
 	return w + x->value.n;
 }
 
+static inline char *direct_label(char *w, const pf_label *l)
+{
+	*w++ = ',';
+	pf_copy_short(w, l->name.p, l->name.n);
+	w += l->name.n;
+	*w++ = '=';
+	pf_copy_short(w, l->value.p, l->value.n);
+	return w + l->value.n;
+}
+
+/* Label sets larger than this go the long way. */
+#define DIRECT_LABELS 32
+
 /*
  * The line s[0..n) written the direct way, if it is the common kind
  * (direct.h): returns 1 when written and counted, 0 when it must go the
@@ -890,7 +903,12 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 
 	const pf_tag *x = d->extra, *xe = d->extra + d->nextra;
 	if (s[i] == '{') {
-		pf_str prev = { NULL, 0 };
+		/* Written as read while the names ascend (exporters mostly sort
+		 * them); kept too, and sorted and written again if they do not. */
+		pf_label lab[DIRECT_LABELS];
+		size_t nl = 0;
+		int sorted = 1;
+		char *wl = w;
 		i++;
 		for (;;) {
 			if (i < n && s[i] == '}')
@@ -902,17 +920,19 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 			size_t v0 = k + 2, v1 = v0;
 			if (value_end(s, n, &v1) != 0 || v1 == n || v1 == v0)
 				return 0;
-			if ((prev.p != NULL && direct_key_cmp(prev, key) >= 0) || direct_reserved(d, key))
+			if (nl == DIRECT_LABELS || direct_reserved(d, key))
 				return 0;
-			/* Extra tags are among keys[]: none equals key. */
-			for (; x < xe && direct_key_cmp(x->key, key) < 0; x++)
-				w = direct_tag(w, x);
-			*w++ = ',';
-			pf_copy_short(w, key.p, key.n + 1); /* with its '=' */
-			w += key.n + 1;
-			pf_copy_short(w, s + v0, v1 - v0);
-			w += v1 - v0;
-			prev = key;
+			lab[nl].name = key;
+			lab[nl].value = (pf_str){ s + v0, v1 - v0 };
+			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, key) >= 0)
+				sorted = 0;
+			if (sorted) {
+				/* Extra tags are among keys[]: none equals key. */
+				for (; x < xe && direct_key_cmp(x->key, key) < 0; x++)
+					w = direct_tag(w, x);
+				w = direct_label(w, &lab[nl]);
+			}
+			nl++;
 			i = v1 + 1;
 			if (i < n && s[i] == ',') {
 				i++;
@@ -925,6 +945,26 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 		i++;
 		if (i + 1 >= n || s[i] != ' ')
 			return 0;
+		if (!sorted) {
+			/* In key order, as the encoder sorts tags; a name twice
+			 * is the long way's to report. */
+			for (size_t a = 1; a < nl; a++) {
+				pf_label l = lab[a];
+				size_t b = a;
+				for (; b > 0 && direct_key_cmp(lab[b - 1].name, l.name) > 0; b--)
+					lab[b] = lab[b - 1];
+				lab[b] = l;
+				if (b > 0 && pf_str_eq(lab[b - 1].name, l.name))
+					return 0;
+			}
+			w = wl;
+			x = d->extra;
+			for (size_t a = 0; a < nl; a++) {
+				for (; x < xe && direct_key_cmp(x->key, lab[a].name) < 0; x++)
+					w = direct_tag(w, x);
+				w = direct_label(w, &lab[a]);
+			}
+		}
 	}
 	for (; x < xe; x++)
 		w = direct_tag(w, x);
