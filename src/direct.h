@@ -16,12 +16,14 @@
  *     except that the names may come in any order (no name twice), with no
  *     name among keys[] (relabelling renames those, or they meet an extra
  *     tag);
- *   - one space, then a float that line protocol takes as written and
- *     nothing after it (no timestamp, no blank);
+ *   - one space, then a float that line protocol takes as written, then
+ *     nothing or one space and a timestamp within what InfluxDB stores;
  *   - its line protocol fits the output buffer's room.
  * Its line is then: measurement (meas, or the metric name), the labels
- * (sorted, when they were not) and the extra tags merged in key order, one field (field[type], or the
- * metric name) with the value as written, and the time (tail).
+ * (sorted, when they were not) and the extra tags merged in key order,
+ * one field (field[type], or the metric name) with the value as written,
+ * and the time: the sample's own unless ignore_ts (or ts_positive and it
+ * is not after 1970), else the scrape's (tail).
  *
  * Ownership: the pipeline owns it and fills it for each body (from
  * pf_mapper_direct(), pipeline.c) and turns `on` off while the mapper holds
@@ -53,8 +55,11 @@ typedef struct pf_direct {
 	const pf_tag *keys;   /* label names that send the line the long way */
 	size_t nkeys;
 	unsigned char key_first[256]; /* 1 for the first byte of each of keys[] */
-	char tail[32];        /* " <time>\n" */
+	char tail[32];        /* " <time>\n": the scrape's time */
 	size_t ntail;
+	enum pf_precision prec; /* of the written time */
+	int ignore_ts;        /* the scrape's time even for a sample with its own */
+	int ts_positive;      /* and for one whose own is not after 1970 (Telegraf's rule) */
 } pf_direct;
 
 #endif

@@ -889,8 +889,9 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	}
 	pf_str meas = d->meas.n ? d->meas : name;
 	pf_str fkey = d->field[t].n ? d->field[t] : name;
-	/* A label `k="v",` in the line becomes `,k=v`: never longer. */
-	size_t need = meas.n + n + d->extra_bytes + 2 + fkey.n + d->ntail;
+	/* A label `k="v",` in the line becomes `,k=v`: never longer; a
+	 * timestamp in ms may grow by up to 6 digits in ns. */
+	size_t need = meas.n + n + d->extra_bytes + 2 + fkey.n + d->ntail + 8;
 	pf_buf *out = d->out;
 	if (out->max - out->len < need)
 		return 0;
@@ -968,21 +969,36 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	}
 	for (; x < xe; x++)
 		w = direct_tag(w, x);
-	/* One space and the value, up to the end of the line: a blank, a
-	 * timestamp or a CR makes it no float. */
+	/* One space and the value, then perhaps one space and a timestamp,
+	 * up to the end of the line: a tab, a second blank or a CR makes
+	 * one of them fail to parse. */
 	i++;
+	size_t ve = i;
+	while (ve < n && s[ve] != ' ')
+		ve++;
 	double v;
 	int lp;
-	if (pf_parse_float_lp(s + i, n - i, &v, &lp) != 0 || !lp)
+	if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 || !lp)
+		return 0;
+	int has_ts = 0;
+	int64_t ts = 0;
+	if (ve < n && (pf_parse_prom_ts(s + ve + 1, n - ve - 1, &has_ts, &ts) != 0 || has_ts != 1))
 		return 0;
 	*w++ = ' ';
 	pf_copy_short(w, fkey.p, fkey.n);
 	w += fkey.n;
 	*w++ = '=';
-	pf_copy_short(w, s + i, n - i);
-	w += n - i;
-	pf_copy_short(w, d->tail, d->ntail);
-	w += d->ntail;
+	pf_copy_short(w, s + i, ve - i);
+	w += ve - i;
+	if (has_ts && !d->ignore_ts && (ts > 0 || !d->ts_positive)) {
+		/* The sample's own time (the mapper's sample_ts()). */
+		*w++ = ' ';
+		w += pf_lp_fmt_time(w, ts, d->prec);
+		*w++ = '\n';
+	} else {
+		pf_copy_short(w, d->tail, d->ntail);
+		w += d->ntail;
+	}
 	out->len += (size_t)(w - w0);
 	out->data[out->len] = '\0';
 	p->stats.samples++;

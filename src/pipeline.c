@@ -101,6 +101,7 @@ static void direct_setup(pf_pipeline *pl, enum pf_format fmt)
 		size_t k = pf_lp_fmt_time(d->tail + 1, pl->opts.map.now_ns, pl->opts.precision);
 		d->tail[1 + k] = '\n';
 		d->ntail = k + 2;
+		d->prec = pl->opts.precision;
 	}
 	direct_gate(pl);
 }

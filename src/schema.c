@@ -1134,6 +1134,9 @@ int pf_mapper_direct(const pf_mapper *m, pf_direct *d)
 		d->field[0] = d->field[1] = d->field[2] = PF_STR_LIT("value");
 		break;
 	}
+	/* sample_ts() */
+	d->ignore_ts = m->o.ignore_timestamps;
+	d->ts_positive = is_telegraf(m);
 	d->extra = m->xsorted;
 	d->nextra = m->nxsorted;
 	d->extra_bytes = 0;

@@ -60,7 +60,7 @@ void pf_mapper_free(pf_mapper *m);
  * untyped sample of the format and tags of its options, borrowed until
  * its next reset. Returns 1, or 0 when it cannot promise the direct way's
  * output is its own (input not 0.0.4; extra tags that are not all raw, or
- * a key twice). Leaves d's on, left, lines, out and tail alone. */
+ * a key twice). Leaves d's on, left, lines, out, tail and prec alone. */
 struct pf_direct;
 int pf_mapper_direct(const pf_mapper *m, struct pf_direct *d);
 

@@ -45,6 +45,9 @@ typedef struct run {
 } run;
 
 static unsigned long direct_lines;
+/* The options compare() varies for the edge cases only. */
+static int ignore_ts;
+static enum pf_precision precision = PF_PREC_NS;
 
 static void on_msg(void *ud, const char *m)
 {
@@ -144,7 +147,8 @@ static unsigned long compare(const char *file, const char *body, size_t n, enum 
 	o.map.now_ns = 1700000000123456789LL;
 	o.map.tags = tags;
 	o.map.ntags = ntags;
-	o.precision = PF_PREC_NS;
+	o.map.ignore_timestamps = ignore_ts;
+	o.precision = precision;
 	o.source = "t";
 	run a, b;
 	a.limit = b.limit = 0;
@@ -348,6 +352,18 @@ int main(void)
 		"g{a=\"x=y,z\"} 8\n"
 		"g{a=\"\\\\\"} 9\n"
 		"g{a=\"1\"} 10 1700000000000\n"   /* timestamp */
+		"g{a=\"1\"} 10 -1700000000000\n"
+		"g{a=\"1\"} 10 0\n"
+		"g 10 1700000000000\n"
+		"g{a=\"1\"} 10 9223372036854775807\n"  /* past int64 ns */
+		"g{a=\"1\"} 10 9223372036854\n"
+		"g{a=\"1\"} 10 -9223372036854\n"
+		"g{a=\"1\"} 10 1700000000000 \n"
+		"g{a=\"1\"} 10  1700000000000\n"
+		"g{a=\"1\"} 10\t1700000000000\n"
+		"g{a=\"1\"} 10 17e11\n"
+		"g{a=\"1\"} 10 +1700000000000\n"
+		"g{a=\"1\"} 10 1700000000000\r\n"
 		"g{a=\"1\"}  11\n"                 /* two blanks */
 		"g{a=\"1\"}\t12\n"
 		"g{a=\"1\"} 13 \n"
@@ -381,13 +397,20 @@ int main(void)
 		"s{quantile=\"0.5\"} 1\n"
 		"s_sum 1\n"
 		"g{a=\"1\"} 26\n";
-	for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++)
-		for (int s = 0; s < 3; s++)
-			for (size_t t = 0; t < sizeof(sets) / sizeof(sets[0]); t++)
-				for (int f = 0; f < 2; f++)
-					plain += compare("edges", edges, sizeof(edges) - 1,
-							 f ? PF_FORMAT_AUTO : PF_FORMAT_PROMETHEUS, (enum pf_schema)s,
-							 sets[t].t, sets[t].n, sets[t].name, chunks[c]);
+	for (ignore_ts = 0; ignore_ts < 2; ignore_ts++)
+		for (int pr = PF_PREC_NS; pr <= PF_PREC_S; pr += 2) /* ns and ms */
+			for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++)
+				for (int s = 0; s < 3; s++)
+					for (size_t t = 0; t < sizeof(sets) / sizeof(sets[0]); t++)
+						for (int f = 0; f < 2; f++) {
+							precision = (enum pf_precision)pr;
+							plain += compare("edges", edges, sizeof(edges) - 1,
+									 f ? PF_FORMAT_AUTO : PF_FORMAT_PROMETHEUS,
+									 (enum pf_schema)s, sets[t].t, sets[t].n,
+									 sets[t].name, chunks[c]);
+						}
+	ignore_ts = 0;
+	precision = PF_PREC_NS;
 	for (uint64_t l = 1; l < 30; l += 3)
 		compare_limit("edges", edges, sizeof(edges) - 1, scrape, 2, l);
 	pf_buf_free(&store);
