@@ -780,42 +780,58 @@ static inline unsigned value_end(const char *s, size_t n, size_t *i)
  * anything else (the long way then reads it and says what is wrong). The
  * result is the long way's, for less work: tests/schema compares the two.
  */
+/*
+ * The next label of a common label set (see plain_labels()), at s[*i]: the
+ * byte after '{' or after a ','. Returns 1 with *l (slices into s) and
+ * *cls (the value's vclass bits, 0 or 2) set and *i at the next label or
+ * at the '}'; 0 at the '}' that ends the set ("{}" or a trailing comma),
+ * *i after it; -1 when the set is not the common kind.
+ */
+static inline int plain_label_next(const char *s, size_t n, size_t *i, pf_label *l, unsigned *cls)
+{
+	size_t j = *i;
+	if (j < n && s[j] == '}') {
+		*i = j + 1;
+		return 0;
+	}
+	size_t k = scan_name(s, n, j, lname_first, lname_rest);
+	if (k == j || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
+		return -1;
+	size_t v0 = k + 2, v1 = v0;
+	*cls = value_end(s, n, &v1);
+	if (v1 == n || (*cls & 1))
+		return -1;
+	l->name = (pf_str){ s + j, k - j };
+	l->value = (pf_str){ s + v0, v1 - v0 };
+	j = v1 + 1;
+	if (j < n && s[j] == ',')
+		j++;
+	else if (j >= n || s[j] != '}')
+		return -1;
+	*i = j;
+	return 1;
+}
+
 static size_t plain_labels(pf_parser *p, const char *s, size_t n, size_t i, unsigned char *lp_plain)
 {
-	int sorted = 1, plain = 1;
+	int sorted = 1, plain = 1, r;
 	pf_str prev = { NULL, 0 };
-	for (;;) {
-		if (i < n && s[i] == '}')
-			break; /* "{}" or a trailing comma */
-		size_t k = scan_name(s, n, i, lname_first, lname_rest);
-		if (k == i || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
-			goto longway;
-		pf_str name = { s + i, k - i };
-		size_t v0 = k + 2, v1 = v0;
-		unsigned cls = value_end(s, n, &v1);
-		if (v1 == n || (cls & 1))
-			goto longway;
-		if (cls || v1 == v0)
+	pf_label l;
+	unsigned cls;
+	while ((r = plain_label_next(s, n, &i, &l, &cls)) > 0) {
+		if (cls || l.value.n == 0)
 			plain = 0;
-		if (prev.p != NULL && (prev.p[0] > name.p[0] ||
-				       (prev.p[0] == name.p[0] && pf_str_cmp(prev, name) >= 0)))
+		if (prev.p != NULL && (prev.p[0] > l.name.p[0] ||
+				       (prev.p[0] == l.name.p[0] && pf_str_cmp(prev, l.name) >= 0)))
 			sorted = 0;
-		if (push_label(p, name, (pf_str){ s + v0, v1 - v0 }) != 0)
+		if (push_label(p, l.name, l.value) != 0)
 			goto longway;
-		prev = name;
-		i = v1 + 1;
-		if (i < n && s[i] == ',') {
-			i++;
-			continue;
-		}
-		if (i < n && s[i] == '}')
-			break;
-		goto longway;
+		prev = l.name;
 	}
-	if (!sorted && has_dup_label(p))
+	if (r < 0 || (!sorted && has_dup_label(p)))
 		goto longway;
 	*lp_plain = (unsigned char)(plain && sorted);
-	return i + 1;
+	return i;
 longway:
 	p->nlabels = 0;
 	return 0;
@@ -906,51 +922,32 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	if (s[i] == '{') {
 		/* Written as read while the names ascend (exporters mostly sort
 		 * them); kept too, and sorted and written again if they do not. */
-		pf_label lab[DIRECT_LABELS];
+		pf_label lab[DIRECT_LABELS], l;
 		size_t nl = 0;
-		int sorted = 1;
+		int sorted = 1, r;
+		unsigned cls;
 		char *wl = w;
 		i++;
-		for (;;) {
-			if (i < n && s[i] == '}')
-				break; /* "{}" or a trailing comma */
-			size_t k = scan_name(s, n, i, lname_first, lname_rest);
-			if (k == i || n - k < 2 || s[k] != '=' || s[k + 1] != '"')
+		while ((r = plain_label_next(s, n, &i, &l, &cls)) > 0) {
+			if (cls || l.value.n == 0 || nl == DIRECT_LABELS || direct_reserved(d, l.name))
 				return 0;
-			pf_str key = { s + i, k - i };
-			size_t v0 = k + 2, v1 = v0;
-			if (value_end(s, n, &v1) != 0 || v1 == n || v1 == v0)
-				return 0;
-			if (nl == DIRECT_LABELS || direct_reserved(d, key))
-				return 0;
-			lab[nl].name = key;
-			lab[nl].value = (pf_str){ s + v0, v1 - v0 };
-			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, key) >= 0)
+			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, l.name) >= 0)
 				sorted = 0;
+			lab[nl++] = l;
 			if (sorted) {
-				/* Extra tags are among keys[]: none equals key. */
-				for (; x < xe && direct_key_cmp(x->key, key) < 0; x++)
+				/* Extra tags are among keys[]: none equals the name. */
+				for (; x < xe && direct_key_cmp(x->key, l.name) < 0; x++)
 					w = direct_tag(w, x);
-				w = direct_label(w, &lab[nl]);
+				w = direct_label(w, &l);
 			}
-			nl++;
-			i = v1 + 1;
-			if (i < n && s[i] == ',') {
-				i++;
-				continue;
-			}
-			if (i < n && s[i] == '}')
-				break;
-			return 0;
 		}
-		i++;
-		if (i + 1 >= n || s[i] != ' ')
+		if (r < 0 || i + 1 >= n || s[i] != ' ')
 			return 0;
 		if (!sorted) {
 			/* In key order, as the encoder sorts tags; a name twice
 			 * is the long way's to report. */
 			for (size_t a = 1; a < nl; a++) {
-				pf_label l = lab[a];
+				l = lab[a];
 				size_t b = a;
 				for (; b > 0 && direct_key_cmp(lab[b - 1].name, l.name) > 0; b--)
 					lab[b] = lab[b - 1];

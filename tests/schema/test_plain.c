@@ -135,9 +135,8 @@ static void show_diff(const char *what, const pf_buf *a, const pf_buf *b)
 		b->data ? b->data + from : "");
 }
 
-static unsigned long compare(const char *file, const char *body, size_t n, enum pf_format fmt,
-			     enum pf_schema schema, const pf_tag *tags, size_t ntags, const char *tagset,
-			     size_t chunk)
+static pf_pipeline_opts opts_for(enum pf_format fmt, enum pf_schema schema, const pf_tag *tags, size_t ntags,
+				 enum pf_precision prec)
 {
 	pf_pipeline_opts o;
 	memset(&o, 0, sizeof(o));
@@ -147,9 +146,17 @@ static unsigned long compare(const char *file, const char *body, size_t n, enum 
 	o.map.now_ns = 1700000000123456789LL;
 	o.map.tags = tags;
 	o.map.ntags = ntags;
-	o.map.ignore_timestamps = ignore_ts;
-	o.precision = precision;
+	o.precision = prec;
 	o.source = "t";
+	return o;
+}
+
+static unsigned long compare(const char *file, const char *body, size_t n, enum pf_format fmt,
+			     enum pf_schema schema, const pf_tag *tags, size_t ntags, const char *tagset,
+			     size_t chunk)
+{
+	pf_pipeline_opts o = opts_for(fmt, schema, tags, ntags, precision);
+	o.map.ignore_timestamps = ignore_ts;
 	run a, b;
 	a.limit = b.limit = 0;
 	run_once(&a, &o, body, n, chunk);
@@ -191,16 +198,7 @@ static unsigned long compare(const char *file, const char *body, size_t n, enum 
 static void compare_limit(const char *file, const char *body, size_t n, const pf_tag *tags, size_t ntags,
 			  uint64_t limit)
 {
-	pf_pipeline_opts o;
-	memset(&o, 0, sizeof(o));
-	o.format = PF_FORMAT_PROMETHEUS;
-	o.on_error = PF_ON_ERROR_SKIP;
-	o.map.schema = PF_SCHEMA_TELEGRAF_V1;
-	o.map.now_ns = 1700000000123456789LL;
-	o.map.tags = tags;
-	o.map.ntags = ntags;
-	o.precision = PF_PREC_MS;
-	o.source = "t";
+	pf_pipeline_opts o = opts_for(PF_FORMAT_PROMETHEUS, PF_SCHEMA_TELEGRAF_V1, tags, ntags, PF_PREC_MS);
 	run a, b;
 	a.limit = b.limit = limit;
 	run_once(&a, &o, body, n, 4096);
@@ -347,6 +345,9 @@ int main(void)
 		"l06=\"1\",l05=\"1\",l04=\"1\",l03=\"1\",l02=\"1\",l01=\"1\"} 3\n" /* 33 */
 		"g{a=\"1\",} 4\n"                  /* trailing comma */
 		"g{} 5\n"
+		"g{ 5\n"                            /* not a label set */
+		"g{a=\"1\", 5\n"
+		"g{a=\"1\" 5\n"
 		"g{a=\"\"} 6\n"                    /* empty value */
 		"g{a=\"x y\"} 7\n"                 /* escaped */
 		"g{a=\"x=y,z\"} 8\n"
