@@ -787,7 +787,7 @@ static inline unsigned value_end(const char *s, size_t n, size_t *i)
  * at the '}'; 0 at the '}' that ends the set ("{}" or a trailing comma),
  * *i after it; -1 when the set is not the common kind.
  */
-static inline int plain_label_next(const char *s, size_t n, size_t *i, pf_label *l, unsigned *cls)
+static PF_ALWAYS_INLINE int plain_label_next(const char *s, size_t n, size_t *i, pf_label *l, unsigned *cls)
 {
 	size_t j = *i;
 	if (j < n && s[j] == '}') {
