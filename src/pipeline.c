@@ -4,7 +4,9 @@
  * The parser calls on_sample for each sample, the mapper calls on_point for
  * each point, and the encoder appends the point to the caller's buffer. No
  * copy is made in between: every slice handed along points into the body or
- * into the parser's and mapper's scratch space.
+ * into the parser's and mapper's scratch space. The common line skips all
+ * of that: the parser writes it itself, the direct way (direct.h), which
+ * this file sets up for each body and opens and closes between samples.
  */
 #include "pipeline.h"
 

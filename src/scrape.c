@@ -605,8 +605,8 @@ static void on_done(void *ud, const pf_http_result *r)
 	if (!ok)
 		pf_buf_reset(&sl->out); /* a failed scrape writes no samples */
 	double dur = (double)(uv_hrtime() - sl->t0) / 1e9;
-	/* Every line in out is the encoder's (pf_lp_write, which counts
-	 * the lines it commits): the body's, then the synthetic series'. */
+	/* Every line in out is counted in lp.lines (pf_lp_write's and the
+	 * direct way's): the body's, then the synthetic series'. */
 	size_t lines = synthetic(sl, ok, dur, scraped, kept, r->body_bytes) + (ok ? (size_t)ps.lp.lines : 0);
 	for (size_t i = 0; i < s->o.nsinks; i++)
 		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len, lines);
