@@ -4,6 +4,7 @@ Each server gets a temporary directory and is stopped by PID when the test
 ends (use as a context manager). Only 127.0.0.1 is ever used.
 """
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -24,7 +25,38 @@ def stop_process(proc, timeout=10):
         proc.wait()
 
 
+_handed_out = set()
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A loopback port free now, for a server or a listen address bound later.
+
+    Picked below the kernel's ephemeral range, where the port-0 binds of
+    servers started meanwhile never land, and never twice in one process:
+    with bind(0) here, a fault server started between free_port() and the
+    daemon's start got the daemon's listen port (tests/daemon reload-output,
+    under ASan in CI)."""
+    rnd = random.SystemRandom()
+    hi = max(_ephemeral_low(), 20001)
+    for _ in range(500):
+        p = rnd.randrange(20000, hi)
+        if p in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        _handed_out.add(p)
+        return p
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -344,12 +343,8 @@ def url_query(url):
 # ---- the daemon's own endpoint ----
 
 def free_port():
-    """A loopback port free now (for listen = 127.0.0.1:PORT)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A loopback port free now (for listen = 127.0.0.1:PORT): servers.free_port()."""
+    return servers.free_port()
 
 
 def own_get(port, path):
