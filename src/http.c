@@ -73,14 +73,27 @@
  * connection to close it if it was CONNECT_ONLY), so with one idle
  * keep-alive connection per target a scrape cost grew with the number of
  * targets (measured, tiny bodies, 10,000 targets: 42 us a scrape with 100
- * pooled connections, 58 us with 1,000, 190 us with 5,000). Targets are
- * therefore spread over POOL_GROUPS connection caches (curl share objects
- * sharing only connections), by a hash of the scheme and authority their
- * connections are matched on, so a walk covers 1/POOL_GROUPS of the pool.
- * Each group costs one libcurl "closure handle" (a few kB), made when a
- * target first uses it.
+ * pooled connections, 58 us with 1,000, 190 us with 5,000). Connections
+ * are therefore spread over POOL_GROUPS connection caches (curl share
+ * objects sharing connections and DNS), so a walk covers 1/POOL_GROUPS of
+ * the pool. Each group costs a share and its "closure handle" (about
+ * 6 kB), made when a request first uses it.
+ *
+ * Which group: libcurl also polls every idle connection of a cache
+ * (prune_dead_connections, one poll() each) on the first transfer of a
+ * second in that cache. With groups picked by a hash of the URL, every
+ * group had a transfer every second at 1,000 targets every 5 s, and each
+ * idle connection was polled about once a second (10,000 a second at
+ * 10,000 targets every 10 s: 6% of the daemon's CPU at 1,000). Scrapes
+ * pass pf_http_req.pool, their phase in their interval: a group then
+ * holds targets whose ticks fall within 1/POOL_GROUPS of the interval
+ * of each other (20 ms at 5 s), is used in one burst per interval and
+ * polls each connection once per interval. Targets of one origin
+ * (paths of one exporter) share the group of the first of them, and so
+ * its connections. Other requests (the outputs' writes, few connections)
+ * are grouped by a hash of their origin.
  */
-#define POOL_GROUPS 256
+#define POOL_GROUPS PF_HTTP_POOLS
 
 /* Ended transfers' easy handles kept for the next ones: curl_easy_reset
  * is cheaper than curl_easy_cleanup + curl_easy_init (a handle is a few kB
@@ -1061,16 +1074,17 @@ static int errno_of(CURLcode c)
 		} \
 	} while (0)
 
-/* The connection cache of url's group (see POOL_GROUPS), or NULL to use
+/* The connection cache of a request (see POOL_GROUPS), or NULL to use
  * the multi handle's own when a share cannot be made. */
-static CURLSH *pool_group(pf_http *h, const char *url)
+static CURLSH *pool_group(pf_http *h, const char *url, unsigned pool)
 {
-	/* The key: "scheme://authority" (a unix socket: its path), which
-	 * every connection curl could reuse for this URL has in common. */
-	const char *p = strstr(url, "://");
-	p = p ? p + 3 : url;
-	const char *end = p + strcspn(p, "/?#");
-	CURLSH **g = &h->groups[pf_hash_bytes(PF_FNV_OFFSET, url, (size_t)(end - url)) % POOL_GROUPS];
+	size_t k;
+	if (pool > 0) {
+		k = (pool - 1) % POOL_GROUPS;
+	} else {
+		k = pf_hash_bytes(PF_FNV_OFFSET, url, pf_http_origin_len(url)) % POOL_GROUPS;
+	}
+	CURLSH **g = &h->groups[k];
 	if (*g == NULL) {
 		CURLSH *sh = curl_share_init();
 		if (sh == NULL)
@@ -1110,7 +1124,7 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 
 	SETOPT(CURLOPT_URL, url ? url : u);
 	{
-		CURLSH *g = pool_group(x->h, u);
+		CURLSH *g = pool_group(x->h, u, req->pool);
 		if (g)
 			SETOPT(CURLOPT_SHARE, g);
 	}

@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uv.h>
 
@@ -81,6 +82,16 @@ typedef struct pf_http_req {
 	int post;
 	const char *body;
 	size_t body_len;
+	/* The connection cache the request's connection is kept in (see
+	 * http.c, POOL_GROUPS): 0 picks it by the URL's scheme and
+	 * authority; a periodic request passes 1 + its phase in its period
+	 * scaled to 0 .. PF_HTTP_POOLS - 1 (pf_http_pool()), so that the
+	 * requests of one cache come close together and its idle
+	 * connections are checked once a period, not once a second.
+	 * Requests to one origin (pf_http_origin_len) that should share
+	 * connections pass the same value, and a request the same value
+	 * each time, to find its connection again. */
+	unsigned pool;
 
 	void *ud;
 	/* Response headers complete (for the final response after redirects).
@@ -99,6 +110,27 @@ typedef struct pf_http_req {
 	 * pf_http_close. */
 	void (*on_done)(void *ud, const pf_http_result *r);
 } pf_http_req;
+
+/* Connection caches (pf_http_req.pool). */
+#define PF_HTTP_POOLS 256
+
+/* The length of url's "scheme://authority" (for unix://, its socket
+ * path): what every connection libcurl could reuse for url has in common. */
+static inline size_t pf_http_origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* pf_http_req.pool of a request made every period_ms at offset_ms into its
+ * period (offset_ms < period_ms). */
+static inline unsigned pf_http_pool(uint64_t offset_ms, uint64_t period_ms)
+{
+	if (period_ms == 0 || offset_ms >= period_ms || period_ms > UINT64_MAX / PF_HTTP_POOLS)
+		return 0;
+	return 1 + (unsigned)(offset_ms * PF_HTTP_POOLS / period_ms);
+}
 
 /* Returns a new client on loop, or NULL. */
 pf_http *pf_http_new(uv_loop_t *loop);

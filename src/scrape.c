@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "relabel.h"
+#include "schedule.h"
 #include "secret.h"
 
 /* Text 0.0.4 first (what Telegraf asks for), OpenMetrics second. */
@@ -42,6 +43,7 @@ struct target {
 	const char *url;        /* borrowed from the configuration */
 	uint32_t job;
 	uint32_t fails;         /* consecutive failed scrapes */
+	unsigned pool;          /* pf_http_req.pool: its phase (schedule.h) */
 	int busy_prev;          /* a scraper this one adopted from scrapes it now */
 	pf_ratelimit rl_fail;
 	pf_ratelimit rl_parse;
@@ -168,6 +170,39 @@ static int job_init(pf_scraper *s, job_ctx *j, const pf_job *job)
 	return 0;
 }
 
+/* Each target's connection cache (pf_http_req.pool): by its phase in its
+ * interval, the phase the scheduler gives it (schedule.h); targets of one
+ * origin take the first one's, so that they share its connections. */
+static int assign_pools(pf_scraper *s, const pf_config *c)
+{
+	size_t cap = 16;
+	while (cap < 2 * s->n)
+		cap *= 2;
+	size_t *first = calloc(cap, sizeof *first); /* target index + 1 */
+	if (first == NULL)
+		return -1;
+	for (size_t i = 0; i < s->n; i++) {
+		target *t = &s->t[i];
+		const pf_job *job = &c->jobs[t->job];
+		size_t n = pf_http_origin_len(t->url);
+		size_t k = (size_t)pf_hash_bytes(PF_FNV_OFFSET, t->url, n) & (cap - 1);
+		while (first[k] != 0) {
+			const target *o = &s->t[first[k] - 1];
+			if (pf_http_origin_len(o->url) == n && memcmp(o->url, t->url, n) == 0)
+				break;
+			k = (k + 1) & (cap - 1);
+		}
+		if (first[k] != 0) {
+			t->pool = s->t[first[k] - 1].pool;
+			continue;
+		}
+		first[k] = i + 1;
+		t->pool = pf_http_pool(pf_sched_offset(job->name, t->url, job->interval_ms), job->interval_ms);
+	}
+	free(first);
+	return 0;
+}
+
 pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
 {
 	pf_scraper *s = calloc(1, sizeof(*s));
@@ -197,6 +232,8 @@ pf_scraper *pf_scraper_new(const pf_scraper_opts *o, char *err, size_t errlen)
 			s->n++;
 		}
 	}
+	if (assign_pools(s, c) != 0)
+		goto oom;
 	return s;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -694,6 +731,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 		.proxy = job->proxy,
 		.timeout_ms = job->timeout_ms,
 		.max_body = job->body_limit,
+		.pool = t->pool,
 		.gzip = job->enable_compression,
 		.ud = sl,
 		.on_header = on_header,

@@ -569,6 +569,31 @@ timeout = 2s
         check(out == b"" or b"up," in out, "stop: either up=0 from its timeout or nothing")
 
 
+def case_conns(d):
+    """Targets of one origin (paths of one exporter) share its keep-alive connection."""
+    with FaultServer() as fs:
+        urls = ["%s/conn?t=%d" % (fs.base, i) for i in range(4)]
+        conf = write_conf(d, """[job "conns"]
+interval = 1s
+%s
+""" % "\n".join("url = " + u for u in urls))
+        p = subprocess.Popen([PROMFLUX, "-c", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3.5)
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=15)
+        ids = {}
+        for m, tags, fields, _ in parse_lp(out.decode()):
+            if m == "connection_id":
+                ids.setdefault(tags.get("url"), []).append(int(float(fields["value"])))
+        check(sorted(ids) == sorted(urls) and all(len(v) >= 2 for v in ids.values()),
+              "conns: each target scraped at least twice: %r %r" % (ids, err.decode()[-800:]))
+        # Four targets at their own phases of 1 s, each scrape a few ms:
+        # one connection serves them all; a second one only where two
+        # scrapes overlapped. A connection per target would be four.
+        conns = {c for v in ids.values() for c in v}
+        check(1 <= len(conns) <= 2, "conns: one connection for the origin's targets, got %r" % ids)
+
+
 def case_auth(d):
     """Credentials from files: the bearer token file is re-read when it
     changes (a rotated Kubernetes token), the password file at each scrape."""
@@ -651,6 +676,7 @@ CASES = {
     "faults": case_faults,
     "stop": case_stop,
     "auth": case_auth,
+    "conns": case_conns,
 }
 
 

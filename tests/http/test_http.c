@@ -353,6 +353,38 @@ static void t_reuse(void)
 		get_free(&g[i]);
 }
 
+static void t_pools(void)
+{
+	/* pf_http_req.pool picks the connection cache: the same cache
+	 * (PF_HTTP_POOLS apart is the same one) reuses the idle connection,
+	 * another cache makes its own, and the first one's is still there. */
+	CHECK(pf_http_pool(0, 5000) == 1);
+	CHECK(pf_http_pool(4999, 5000) == PF_HTTP_POOLS);
+	CHECK(pf_http_pool(2500, 5000) == 1 + PF_HTTP_POOLS / 2);
+	CHECK(pf_http_pool(5000, 5000) == 0);
+	CHECK(pf_http_pool(0, 0) == 0);
+	CHECK(pf_http_origin_len("http://h:1/metrics?x") == strlen("http://h:1"));
+	CHECK(pf_http_origin_len("https://u@h") == strlen("https://u@h"));
+	struct get g[4];
+	unsigned pools[4] = { 5, 5 + PF_HTTP_POOLS, 6, 5 };
+	for (int i = 0; i < 4; i++) {
+		get_init(&g[i], http_url("/conn"));
+		g[i].req.pool = pools[i];
+		if (i > 0)
+			g[i - 1].then = &g[i];
+	}
+	run_gets(g, 1);
+	for (int i = 0; i < 4; i++)
+		CHECK(g[i].r.ok);
+	printf("# connection ids: %ld %ld %ld %ld\n", conn_id(&g[0]), conn_id(&g[1]), conn_id(&g[2]), conn_id(&g[3]));
+	CHECK(conn_id(&g[0]) > 0);
+	CHECK(conn_id(&g[1]) == conn_id(&g[0]));
+	CHECK(conn_id(&g[2]) > conn_id(&g[1]));
+	CHECK(conn_id(&g[3]) == conn_id(&g[0]));
+	for (int i = 0; i < 4; i++)
+		get_free(&g[i]);
+}
+
 static void t_slow_headers(void)
 {
 	struct get g;
@@ -957,6 +989,7 @@ static const struct {
 	{ "openmetrics content type", t_openmetrics },
 	{ "empty 200 body still calls on_header", t_empty_body },
 	{ "connection reuse", t_reuse },
+	{ "connection caches (pool)", t_pools },
 	{ "slow headers time out", t_slow_headers },
 	{ "slow body times out", t_slow_body },
 	{ "500 is an error with its status", t_status_500 },
