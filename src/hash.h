@@ -30,7 +30,11 @@ static inline uint64_t pf_fnv1a(uint64_t h, const char *p, size_t n)
 
 /* Hash of a whole string, 8 bytes at a time (several times faster than
  * FNV's byte loop on names and label values). Unlike pf_fnv1a it cannot
- * continue a hash: use it only where every key is hashed in one piece. */
+ * continue a hash: use it only where every key is hashed in one piece.
+ * Its low bits hardly see the last bytes of the last 8 (a product's low
+ * bits depend only on its factors' low bits): keys that differ only
+ * there, such as URLs that differ in a port's last digit, share them.
+ * Pass it through pf_mix64() before taking a few low bits of such keys. */
 static inline uint64_t pf_hash_bytes(uint64_t seed, const char *p, size_t n)
 {
 	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);

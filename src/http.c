@@ -1082,7 +1082,7 @@ static CURLSH *pool_group(pf_http *h, const char *url, unsigned pool)
 	if (pool > 0) {
 		k = (pool - 1) % POOL_GROUPS;
 	} else {
-		k = pf_hash_bytes(PF_FNV_OFFSET, url, pf_http_origin_len(url)) % POOL_GROUPS;
+		k = pf_mix64(pf_hash_bytes(PF_FNV_OFFSET, url, pf_http_origin_len(url))) % POOL_GROUPS;
 	}
 	CURLSH **g = &h->groups[k];
 	if (*g == NULL) {

@@ -185,7 +185,7 @@ static int assign_pools(pf_scraper *s, const pf_config *c)
 		target *t = &s->t[i];
 		const pf_job *job = &c->jobs[t->job];
 		size_t n = pf_http_origin_len(t->url);
-		size_t k = (size_t)pf_hash_bytes(PF_FNV_OFFSET, t->url, n) & (cap - 1);
+		size_t k = (size_t)pf_mix64(pf_hash_bytes(PF_FNV_OFFSET, t->url, n)) & (cap - 1);
 		while (first[k] != 0) {
 			const target *o = &s->t[first[k] - 1];
 			if (pf_http_origin_len(o->url) == n && memcmp(o->url, t->url, n) == 0)
