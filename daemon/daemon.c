@@ -598,6 +598,10 @@ static void reload(daemon *d, const char *why, int hup)
 		return;
 	}
 	gen *old = d->cur;
+	/* The ticks due by now that the slack or the jitter held back start
+	 * under the old configuration (the new schedule begins after now),
+	 * before the new scraper takes note of what the old one runs. */
+	pf_sched_flush(old->sched);
 	pf_scraper_adopt(g->scraper, old->scraper);
 	outputs_commit(d, o, n, sinks, hup);
 	/* The old generation: no more ticks (its counters are final); its

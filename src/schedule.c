@@ -263,6 +263,19 @@ static void tick(pf_sched *s, size_t id)
 	s->qtail = (uint32_t)id;
 }
 
+/* Queues t's next tick on the grid after its due one; after a stall (the
+ * loop was blocked for longer than an interval) the missed ticks are
+ * counted, not run. */
+static void next_tick(pf_sched *s, target *t, uint64_t now)
+{
+	t->due += t->interval;
+	while (t->due <= now) {
+		t->due += t->interval;
+		s->st.skipped_late++;
+	}
+	arm(s, t);
+}
+
 static void timer_cb(uv_timer_t *h)
 {
 	pf_sched *s = h->data;
@@ -270,18 +283,8 @@ static void timer_cb(uv_timer_t *h)
 	/* Every tick due now; a start may stop the schedule (--once). */
 	while (!s->stopped && s->nheap > 0 && s->heap[0].at <= now) {
 		uint32_t id = heap_pop(s).id;
-		target *t = &s->t[id];
-		if (!s->once) {
-			/* Next tick on the grid; after a stall (the loop was blocked
-			 * for longer than an interval) the missed ticks are counted,
-			 * not run. */
-			t->due += t->interval;
-			while (t->due <= now) {
-				t->due += t->interval;
-				s->st.skipped_late++;
-			}
-			arm(s, t);
-		}
+		if (!s->once)
+			next_tick(s, &s->t[id], now);
 		tick(s, id);
 	}
 	rearm(s);
@@ -346,6 +349,33 @@ void pf_sched_done(pf_sched *s, size_t id)
 	pump(s);
 }
 
+void pf_sched_flush(pf_sched *s)
+{
+	if (s->stopped || s->once || !s->armed || s->nheap == 0)
+		return;
+	uint64_t now = uv_now(s->loop);
+	uint32_t *due = malloc(s->nheap * sizeof *due);
+	if (due == NULL)
+		return; /* they are lost: the reload goes on */
+	/* The pending ticks whose grid time has come leave the heap (which is
+	 * rebuilt from the others), then take their next tick and start. */
+	size_t n = s->nheap, nd = 0;
+	s->nheap = 0;
+	for (size_t i = 0; i < n; i++) {
+		hent e = s->heap[i];
+		if (s->t[e.id].due <= now)
+			due[nd++] = e.id;
+		else
+			heap_push(s, e.at, e.id);
+	}
+	for (size_t i = 0; i < nd && !s->stopped; i++) {
+		next_tick(s, &s->t[due[i]], now);
+		tick(s, due[i]);
+	}
+	free(due);
+	rearm(s);
+}
+
 void pf_sched_stop(pf_sched *s)
 {
 	s->stopped = 1;
@@ -356,6 +386,7 @@ void pf_sched_stop(pf_sched *s)
 		s->qhead = t->next;
 		t->next = NIL;
 		t->state = T_IDLE;
+		s->st.skipped_late++;
 	}
 	s->qtail = NIL;
 }

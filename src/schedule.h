@@ -76,7 +76,16 @@ int pf_sched_start(pf_sched *s, int once);
 /* The scrape of target id has ended. */
 void pf_sched_done(pf_sched *s, size_t id);
 
-/* Stops every timer and forgets waiting ticks; running scrapes go on. */
+/* Before a reload's pf_sched_stop(): starts (or queues, at the cap) every
+ * tick whose grid time has come by the loop's time but that the slack or
+ * the jitter still held back, so that a tick due before the reload runs
+ * with the configuration it fell due under and none is lost between two
+ * schedules (the next one's first ticks are those after the loop's time:
+ * pf_sched_start). */
+void pf_sched_flush(pf_sched *s);
+
+/* Stops every timer and forgets waiting ticks, counting those that waited
+ * for a slot as late; running scrapes go on. */
 void pf_sched_stop(pf_sched *s);
 
 const pf_sched_stats *pf_sched_get_stats(const pf_sched *s);

@@ -3,7 +3,8 @@
  * (each "scrape" is a timer that calls pf_sched_done after a set time):
  * stable, spread offsets; the concurrency cap; a busy target skips its
  * tick; a tick that waited a whole interval for a slot is dropped; slack
- * starts the ticks of one window together; the loop closes cleanly.
+ * starts the ticks of one window together; a reload loses no tick that
+ * the slack held back; the loop closes cleanly.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,84 @@ static void run(fake *f, size_t n, uint64_t interval, unsigned cap, int once, ui
 	CHECK(uv_loop_close(&loop) == 0, "loop closes cleanly");
 }
 
+/* A reload: at a loop time 10 ms before the end of a slack window,
+ * schedule A is flushed and stopped and B (the same targets) starts. */
+typedef struct reload_ctx {
+	fake *f;
+	pf_sched *b;
+	uint64_t slack;
+	int flush;
+} reload_ctx;
+
+static void reload_cb(uv_timer_t *h)
+{
+	reload_ctx *r = h->data;
+	fake *f = r->f;
+	if (r->flush)
+		pf_sched_flush(f->s);
+	pf_sched_stop(f->s);
+	f->s = r->b;
+	CHECK(pf_sched_start(r->b, 0) == 0, "reload: start B");
+}
+
+/* n targets at 1 s with slack 100 for run_ms, reloaded at about 1.5 s;
+ * returns the largest gap between two starts of one target. */
+static uint64_t run_reload(fake *f, size_t n, int flush, uint64_t run_ms, pf_sched_stats *a_st)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	memset(f, 0, sizeof(*f));
+	f->loop = &loop;
+	f->work_ms = 5;
+	pf_sched *a = pf_sched_new(&loop, 0, 0, 100, start, f);
+	pf_sched *b = pf_sched_new(&loop, 0, 0, 100, start, f);
+	for (size_t i = 0; i < n; i++) {
+		char url[64];
+		snprintf(url, sizeof(url), "http://127.0.0.1:%zu/metrics", 9000 + i);
+		CHECK(pf_sched_add(a, "job", url, 1000) == (long)i, "add %zu", i);
+		CHECK(pf_sched_add(b, "job", url, 1000) == (long)i, "add %zu", i);
+		uv_timer_init(&loop, &f->work[i]);
+		f->work[i].data = f;
+	}
+	f->s = a;
+	CHECK(pf_sched_start(a, 0) == 0, "start");
+	uint64_t slack = pf_sched_slack(a);
+	reload_ctx r = { f, b, slack, flush };
+	uv_timer_t reloader, stopper;
+	uv_timer_init(&loop, &reloader);
+	uv_timer_init(&loop, &stopper);
+	reloader.data = &r;
+	stopper.data = f;
+	uint64_t now = uv_now(&loop), at = 1500;
+	at += slack - (now + at) % slack; /* on a window's end ... */
+	at -= 10;                         /* ... less 10 ms */
+	uv_timer_start(&reloader, reload_cb, at, 0);
+	uv_timer_start(&stopper, stop_cb, run_ms, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	*a_st = *pf_sched_get_stats(a);
+	uint64_t worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		CHECK(f->started[i] >= 3, "reload: target %zu started %zu times in %llu ms", i, f->started[i],
+		      (unsigned long long)run_ms);
+		for (size_t k = 1; k < f->started[i] && k < MAXSTARTS; k++) {
+			uint64_t gap = f->at[i][k] - f->at[i][k - 1];
+			if (gap > worst)
+				worst = gap;
+			CHECK(gap > 1000 - slack - 200, "reload: target %zu started twice %llu ms apart", i,
+			      (unsigned long long)gap);
+		}
+	}
+	pf_sched_close(a, NULL, NULL);
+	pf_sched_close(b, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		uv_close((uv_handle_t *)&f->work[i], NULL);
+	uv_close((uv_handle_t *)&reloader, NULL);
+	uv_close((uv_handle_t *)&stopper, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	CHECK(uv_loop_close(&loop) == 0, "reload: loop closes cleanly");
+	return worst;
+}
+
 int main(void)
 {
 	/* Offsets: stable, inside the interval, spread evenly. */
@@ -188,6 +267,16 @@ int main(void)
 		      "slack %llu: %zu starts on %zu wakeups, allowed at most one a %llu ms window",
 		      (unsigned long long)slack, nt, distinct, (unsigned long long)w);
 	}
+
+	/* A reload in the last 10 ms of a slack window: the ticks the slack
+	 * held back since the window began (about 9 of 64 targets) start
+	 * under the old schedule (pf_sched_flush), the new one begins after
+	 * them: no target goes two intervals without a start, none starts
+	 * twice in one. */
+	uint64_t worst = run_reload(&f, 64, 1, 3600, &st);
+	CHECK(worst < 1000 + 100 + 200, "reload: a tick was lost (a target went %llu ms without a start)",
+	      (unsigned long long)worst);
+	CHECK(st.started > 64, "reload: A started %llu", (unsigned long long)st.started);
 
 	printf("%s\n", failures ? "FAILED" : "ok");
 	return failures ? 1 : 0;
