@@ -355,8 +355,11 @@ void pf_sched_flush(pf_sched *s)
 		return;
 	uint64_t now = uv_now(s->loop);
 	uint32_t *due = malloc(s->nheap * sizeof *due);
-	if (due == NULL)
-		return; /* they are lost: the reload goes on */
+	if (due == NULL) {
+		/* The reload goes on; the ticks held back now are not run. */
+		pf_log(PF_LOG_ERROR, NULL, "reload: out of memory; the ticks due in the last slack window are skipped");
+		return;
+	}
 	/* The pending ticks whose grid time has come leave the heap (which is
 	 * rebuilt from the others), then take their next tick and start. */
 	size_t n = s->nheap, nd = 0;
