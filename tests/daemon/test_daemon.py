@@ -587,11 +587,17 @@ interval = 1s
                 ids.setdefault(tags.get("url"), []).append(int(float(fields["value"])))
         check(sorted(ids) == sorted(urls) and all(len(v) >= 2 for v in ids.values()),
               "conns: each target scraped at least twice: %r %r" % (ids, err.decode()[-800:]))
-        # Four targets at their own phases of 1 s, each scrape a few ms:
-        # one connection serves them all; a second one only where two
-        # scrapes overlapped. A connection per target would be four.
-        conns = {c for v in ids.values() for c in v}
-        check(1 <= len(conns) <= 2, "conns: one connection for the origin's targets, got %r" % ids)
+        # Four targets at their own phases of 1 s, each scrape a few ms
+        # (more under valgrind): their connections serve one another; a
+        # connection per target never would. Overlapping scrapes may open
+        # a second one, so the check is that some connection served more
+        # than one target, and that there are fewer than four.
+        served = {}
+        for u, v in ids.items():
+            for c in v:
+                served.setdefault(c, set()).add(u)
+        check(any(len(us) > 1 for us in served.values()) and len(served) < len(urls),
+              "conns: the origin's targets share connections, got %r" % ids)
 
 
 def case_auth(d):
