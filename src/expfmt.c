@@ -772,15 +772,6 @@ static inline unsigned value_end(const char *s, size_t n, size_t *i)
 }
 
 /*
- * 0.0.4, the common label set: name="value" pairs, comma-separated (a
- * trailing comma allowed), no blanks, no backslash in a value, printable
- * ASCII. s[i] is the byte after '{'. Pushes the labels (slices into s, as
- * the long way would) and returns the index after '}', setting *lp_plain
- * (see pf_sample.lp_plain); or returns 0, pushing nothing, when the set is
- * anything else (the long way then reads it and says what is wrong). The
- * result is the long way's, for less work: tests/schema compares the two.
- */
-/*
  * The next label of a common label set (see plain_labels()), at s[*i]: the
  * byte after '{' or after a ','. Returns 1 with *l (slices into s) and
  * *cls (the value's vclass bits, 0 or 2) set and *i at the next label or
@@ -812,6 +803,15 @@ static PF_ALWAYS_INLINE int plain_label_next(const char *s, size_t n, size_t *i,
 	return 1;
 }
 
+/*
+ * 0.0.4, the common label set: name="value" pairs, comma-separated (a
+ * trailing comma allowed), no blanks, no backslash in a value, printable
+ * ASCII. s[i] is the byte after '{'. Pushes the labels (slices into s, as
+ * the long way would) and returns the index after '}', setting *lp_plain
+ * (see pf_sample.lp_plain); or returns 0, pushing nothing, when the set is
+ * anything else (the long way then reads it and says what is wrong). The
+ * result is the long way's, for less work: tests/schema compares the two.
+ */
 static size_t plain_labels(pf_parser *p, const char *s, size_t n, size_t i, unsigned char *lp_plain)
 {
 	int sorted = 1, plain = 1, r;

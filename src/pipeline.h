@@ -2,8 +2,9 @@
  * pipeline.h: exposition text in, line protocol out.
  *
  * Glues the parser (expfmt), the schema mapper and the line-protocol
- * encoder for one body (common lines go the direct way, direct.h): feed it chunks as they arrive, finish it, and the
- * line protocol is appended to the caller's buffer. Errors are reported
+ * encoder for one body (common lines go the direct way, direct.h): feed it
+ * chunks as they arrive, finish it, and the line protocol is appended to
+ * the caller's buffer. Errors are reported
  * through a callback as one line each, "SOURCE:LINE:COL: message", where
  * SOURCE is a file name or a target URL.
  */
