@@ -970,13 +970,15 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	 * up to the end of the line: a tab, a second blank or a CR makes
 	 * one of them fail to parse. */
 	i++;
-	size_t ve = i;
-	while (ve < n && s[ve] != ' ')
-		ve++;
-	double v;
-	int lp;
-	if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 || !lp)
-		return 0;
+	size_t ve = i + pf_lp_float_span(s + i, n - i);
+	if (ve == i) {
+		double v;
+		int lp;
+		while (ve < n && s[ve] != ' ')
+			ve++;
+		if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 || !lp)
+			return 0;
+	}
 	int has_ts = 0;
 	int64_t ts = 0;
 	if (ve < n && (pf_parse_prom_ts(s + ve + 1, n - ve - 1, &has_ts, &ts) != 0 || has_ts != 1))

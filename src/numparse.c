@@ -163,6 +163,47 @@ int pf_parse_float_lp(const char *s, size_t n, double *out, int *lp)
 	return 0;
 }
 
+static inline int is_digit(char c)
+{
+	return (unsigned char)(c - '0') < 10;
+}
+
+size_t pf_lp_float_span(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	size_t i = s[0] == '-', d0 = i;
+	while (i < n && is_digit(s[i]))
+		i++;
+	size_t digits = i - d0;
+	int exp10 = 0;
+	if (digits == 0)
+		return 0;
+	if (i < n && s[i] == '.') {
+		size_t f0 = ++i;
+		while (i < n && is_digit(s[i]))
+			i++;
+		digits += i - f0;
+		exp10 = -(int)(i - f0);
+	}
+	if (digits > 15)
+		return 0;
+	if (i < n && (s[i] | 0x20) == 'e') {
+		int neg = 0, e = 0;
+		size_t e0;
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			neg = s[i++] == '-';
+		for (e0 = i; i < n && is_digit(s[i]) && i - e0 < 3; i++)
+			e = e * 10 + (s[i] - '0');
+		if (i == e0)
+			return 0;
+		exp10 += neg ? -e : e;
+	}
+	if ((i < n && s[i] != ' ') || exp10 < -22 || exp10 > 22)
+		return 0;
+	return i;
+}
+
 /* The plain form is converted digit by digit, not through a double, so
  * that a ns timestamp stays exact; only the exponent form goes through one. */
 int pf_parse_om_ts(const char *s, size_t n, int *has_ts, int64_t *ns)

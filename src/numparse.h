@@ -32,4 +32,13 @@ int pf_parse_prom_ts(const char *s, size_t n, int *has_ts, int64_t *ns);
  * text a second time. */
 int pf_parse_float_lp(const char *s, size_t n, double *out, int *lp);
 
+/* The direct way's value (direct.h), without the double: the length of
+ * the float that starts s[0..n) when it is of the short common form
+ * [-] digits [. digits] [e|E [+|-] 1-3 digits], at most 15 digits before
+ * the exponent and a power of ten within 10^+-22 after the point is
+ * taken out, and is followed by n or a ' '. pf_parse_float_lp() accepts
+ * every such text with *lp = 1. 0 when the text is anything else (which
+ * may still be a float: the caller then asks pf_parse_float_lp()). */
+size_t pf_lp_float_span(const char *s, size_t n);
+
 #endif

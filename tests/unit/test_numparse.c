@@ -75,6 +75,44 @@ int main(void)
 		printf("pf_parse_float_lp never marked a text valid line protocol\n");
 		bad++;
 	}
+	/* pf_lp_float_span: whatever it takes, pf_parse_float_lp takes with
+	 * *lp = 1, and it ends at the end or at a blank. Random texts as
+	 * above plus a blank, and the common forms it must take. */
+	static const char alpha2[] = "0123456789.eE+- ";
+	unsigned long spans = 0;
+	for (int k = 0; k < 300000; k++) {
+		int o = 1 + rand() % 14;
+		for (int j = 0; j < o; j++)
+			buf[j] = alpha2[rand() % (int)(sizeof alpha2 - 1)];
+		buf[o] = 0;
+		size_t m = pf_lp_float_span(buf, (size_t)o);
+		if (m == 0)
+			continue;
+		spans++;
+		double a;
+		int lp = 0;
+		if (m > (size_t)o || (m < (size_t)o && buf[m] != ' ') || pf_parse_float_lp(buf, m, &a, &lp) != 0 || !lp) {
+			bad++;
+			if (bad < 10)
+				printf("pf_lp_float_span('%s') = %zu: not a float line protocol takes\n", buf, m);
+		}
+	}
+	static const struct { const char *s; size_t m; } span[] = {
+		{ "0", 1 }, { "-1.5", 4 }, { "1.2345e+06 123", 10 }, { "3.5E-5", 6 }, { "5.", 2 },
+		{ "123456789012345", 15 }, { "1e22", 4 }, { "1.5e-21", 7 },
+		{ "1234567890123456", 0 }, { "1e23", 0 }, { "1.5e-22", 0 }, { "1e1234", 0 }, { "+1", 0 },
+		{ ".5", 0 }, { "NaN", 0 }, { "1\t", 0 }, { "1x", 0 }, { "", 0 }, { "-", 0 }, { "1e", 0 },
+	};
+	for (size_t i = 0; i < sizeof span / sizeof span[0]; i++)
+		if (pf_lp_float_span(span[i].s, strlen(span[i].s)) != span[i].m) {
+			printf("pf_lp_float_span('%s') = %zu, want %zu\n", span[i].s,
+			       pf_lp_float_span(span[i].s, strlen(span[i].s)), span[i].m);
+			bad++;
+		}
+	if (spans == 0) {
+		printf("pf_lp_float_span never took a random text\n");
+		bad++;
+	}
 	printf("%lu checked, %lu differ\n", n, bad);
 	return bad != 0;
 }
