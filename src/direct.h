@@ -50,8 +50,9 @@ typedef struct pf_direct {
 	pf_str field[3];      /* field key of an untyped, counter, gauge sample;
 			       * empty: the metric name */
 	const pf_tag *extra;  /* raw tags (pf_lp_tag_prepare()), keys ascending */
+	const pf_str *extra_text; /* ",key=value" of each of extra[] */
 	size_t nextra;
-	size_t extra_bytes;   /* what they add to a line: ",key=value" each */
+	size_t extra_bytes;   /* what they add to a line: the extra_text */
 	const pf_tag *keys;   /* label names that send the line the long way */
 	size_t nkeys;
 	unsigned char key_first[256]; /* 1 for the first byte of each of keys[] */

@@ -857,14 +857,12 @@ static inline int direct_reserved(const pf_direct *d, pf_str name)
 	return 0;
 }
 
-static inline char *direct_tag(char *w, const pf_tag *x)
+/* Extra tag x (one of d->extra[]) as ",key=value". */
+static inline char *direct_tag(char *w, const pf_direct *d, const pf_tag *x)
 {
-	*w++ = ',';
-	pf_copy_short(w, x->key.p, x->key.n);
-	w += x->key.n;
-	*w++ = '=';
-	pf_copy_short(w, x->value.p, x->value.n);
-	return w + x->value.n;
+	const pf_str *t = &d->extra_text[x - d->extra];
+	pf_copy_short(w, t->p, t->n);
+	return w + t->n;
 }
 
 static inline char *direct_label(char *w, const pf_label *l)
@@ -937,7 +935,7 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 			if (sorted) {
 				/* Extra tags are among keys[]: none equals the name. */
 				for (; x < xe && direct_key_cmp(x->key, l.name) < 0; x++)
-					w = direct_tag(w, x);
+					w = direct_tag(w, d, x);
 				w = direct_label(w, &l);
 			}
 		}
@@ -959,13 +957,13 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 			x = d->extra;
 			for (size_t a = 0; a < nl; a++) {
 				for (; x < xe && direct_key_cmp(x->key, lab[a].name) < 0; x++)
-					w = direct_tag(w, x);
+					w = direct_tag(w, d, x);
 				w = direct_label(w, &lab[a]);
 			}
 		}
 	}
 	for (; x < xe; x++)
-		w = direct_tag(w, x);
+		w = direct_tag(w, d, x);
 	/* One space and the value, then perhaps one space and a timestamp,
 	 * up to the end of the line: a tab, a second blank or a CR makes
 	 * one of them fail to parse. */

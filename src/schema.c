@@ -125,6 +125,9 @@ struct pf_mapper {
 	pf_tag *xsorted; /* those with a value, sorted by key: pf_point.extra */
 	size_t nxsorted, xscap;
 	int direct;    /* xsorted is usable: every extra tag raw, no key twice */
+	pf_str *xtext; /* ",key=value" of each of xsorted, in xjoin: pf_direct.extra_text */
+	size_t xtcap;
+	pf_buf xjoin;
 	size_t bcap;
 	pf_tag *stags; /* a grouped sample's labels */
 	size_t scap;
@@ -1064,6 +1067,25 @@ static int set_opts(pf_mapper *m, const pf_map_opts *opts)
 		m->xsorted[j] = x;
 		m->nxsorted++;
 	}
+	/* Each as the direct way writes it, in one piece. Reserved once, so
+	 * the slices stay put. */
+	size_t jn = 0;
+	for (size_t i = 0; i < m->nxsorted; i++)
+		jn += 2 + m->xsorted[i].key.n + m->xsorted[i].value.n;
+	pf_buf_reset(&m->xjoin);
+	if (m->direct && (grow((void **)&m->xtext, &m->xtcap, m->nxsorted ? m->nxsorted : 1, sizeof(pf_str)) != 0 ||
+			  (jn && pf_buf_reserve(&m->xjoin, jn) == NULL)))
+		m->direct = 0;
+	for (size_t i = 0; m->direct && i < m->nxsorted; i++) {
+		const pf_tag *x = &m->xsorted[i];
+		size_t at = m->xjoin.len;
+		if (pf_buf_append(&m->xjoin, ",", 1) != 0 || pf_buf_append(&m->xjoin, x->key.p, x->key.n) != 0 ||
+		    pf_buf_append(&m->xjoin, "=", 1) != 0 || pf_buf_append(&m->xjoin, x->value.p, x->value.n) != 0) {
+			m->direct = 0;
+			break;
+		}
+		m->xtext[i] = (pf_str){ m->xjoin.data + at, m->xjoin.len - at };
+	}
 	return 0;
 }
 
@@ -1079,6 +1101,7 @@ pf_mapper *pf_mapper_new(const pf_map_opts *opts, pf_point_fn fn, void *ud)
 	pf_buf_init(&m->arena, ARENA_MAX);
 	pf_buf_init(&m->kbuf, KBUF_MAX);
 	pf_buf_init(&m->xbuf, ARENA_MAX);
+	pf_buf_init(&m->xjoin, ARENA_MAX);
 	if (set_opts(m, opts) != 0) {
 		pf_mapper_free(m);
 		return NULL;
@@ -1100,6 +1123,8 @@ void pf_mapper_free(pf_mapper *m)
 	free(m->xtags);
 	free(m->xsorted);
 	pf_buf_free(&m->xbuf);
+	free(m->xtext);
+	pf_buf_free(&m->xjoin);
 	free(m->base);
 	free(m->stags);
 	free(m->fields);
@@ -1138,10 +1163,9 @@ int pf_mapper_direct(const pf_mapper *m, pf_direct *d)
 	d->ignore_ts = m->o.ignore_timestamps;
 	d->ts_positive = is_telegraf(m);
 	d->extra = m->xsorted;
+	d->extra_text = m->xtext;
 	d->nextra = m->nxsorted;
-	d->extra_bytes = 0;
-	for (size_t i = 0; i < m->nxsorted; i++)
-		d->extra_bytes += 2 + m->xsorted[i].key.n + m->xsorted[i].value.n;
+	d->extra_bytes = m->xjoin.len;
 	/* Every extra tag's key, with a value or not: relabelling renames a
 	 * label of that name (relabel.h), and a label meets an extra tag. */
 	d->keys = m->o.tags;
