@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <uv.h>
@@ -102,6 +103,9 @@ struct get {
 	size_t max_turn_bytes;
 	pf_http_xfer *xfer;
 	struct get *then;       /* started from this one's on_done */
+	unsigned then_after_ms; /* ... that long after it */
+	uv_timer_t then_timer;
+	double idle_cpu_ms;     /* CPU the process spent meanwhile */
 };
 
 struct run {
@@ -181,6 +185,27 @@ static int g_on_data(void *ud, const char *p, size_t n)
 	return g->abort_on_data;
 }
 
+static double cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static void then_timer_closed(uv_handle_t *t)
+{
+	struct get *g = t->data;
+	g->run->pending--;
+	CHECK(start(g->run, g->then) == 0);
+}
+
+static void on_then_timer(uv_timer_t *t)
+{
+	struct get *g = t->data;
+	g->idle_cpu_ms = cpu_ms() - g->idle_cpu_ms;
+	uv_close((uv_handle_t *)t, then_timer_closed);
+}
+
 static void g_on_done(void *ud, const pf_http_result *res)
 {
 	struct get *g = ud;
@@ -188,7 +213,14 @@ static void g_on_done(void *ud, const pf_http_result *res)
 	g->done_calls++;
 	g->r = *res;
 	g->run->pending--;
-	if (g->then) {
+	if (g->then && g->then_after_ms) {
+		/* Pending until the next one starts (then_timer_closed). */
+		g->run->pending++;
+		g->idle_cpu_ms = cpu_ms();
+		CHECK(uv_timer_init(&g->run->loop, &g->then_timer) == 0);
+		g->then_timer.data = g;
+		CHECK(uv_timer_start(&g->then_timer, on_then_timer, g->then_after_ms, 0) == 0);
+	} else if (g->then) {
 		CHECK(start(g->run, g->then) == 0);
 	}
 	if (g->run->pending == 0)
@@ -349,6 +381,37 @@ static void t_reuse(void)
 	CHECK(conn_id(&g[0]) > 0);
 	CHECK(conn_id(&g[0]) == conn_id(&g[1]));
 	CHECK(conn_id(&g[1]) == conn_id(&g[2]));
+	for (int i = 0; i < 3; i++)
+		get_free(&g[i]);
+}
+
+static void t_pooled_close(void)
+{
+	/* The server closes the first connection while it is idle in curl's
+	 * pool: its poll handle, kept across requests (http.c rule 4), must
+	 * stop rather than wake the loop for as long as the connection waits
+	 * (the FIN stays readable), and the next request, on a new socket
+	 * that mostly takes the same fd number, must be watched, not taken
+	 * for the old one. */
+	struct get g[3];
+	get_init(&g[0], http_url("/conn?idle_ms=50"));
+	get_init(&g[1], http_url("/conn"));
+	get_init(&g[2], http_url("/conn"));
+	g[0].then = &g[1];
+	g[0].then_after_ms = 400;
+	g[1].then = &g[2];
+	run_gets(g, 1);
+	for (int i = 0; i < 3; i++) {
+		if (!g[i].r.ok)
+			show("pooled close", &g[i]);
+		CHECK(g[i].done_calls == 1 && g[i].r.ok);
+		CHECK(g[i].r.total_s < 2);
+	}
+	printf("# connection ids: %ld %ld %ld; CPU while pooled: %.1f ms\n", conn_id(&g[0]), conn_id(&g[1]),
+	       conn_id(&g[2]), g[0].idle_cpu_ms);
+	CHECK(conn_id(&g[0]) > 0 && conn_id(&g[1]) != conn_id(&g[0]));
+	CHECK(conn_id(&g[1]) == conn_id(&g[2]));
+	CHECK(g[0].idle_cpu_ms < 100);
 	for (int i = 0; i < 3; i++)
 		get_free(&g[i]);
 }
@@ -990,6 +1053,7 @@ static const struct {
 	{ "empty 200 body still calls on_header", t_empty_body },
 	{ "connection reuse", t_reuse },
 	{ "connection caches (pool)", t_pools },
+	{ "pooled connection closed by the server", t_pooled_close },
 	{ "slow headers time out", t_slow_headers },
 	{ "slow body times out", t_slow_body },
 	{ "500 is an error with its status", t_status_500 },

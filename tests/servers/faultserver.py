@@ -47,7 +47,9 @@ Paths (query parameters in brackets):
   /headers                 the request headers as exposition samples:
                            request_header{name="x-a",value="b"} 1, plus
                            request_sni{value=".."} 1 under TLS
-  /conn                    "connection_id N": N counts accepted connections
+  /conn[?idle_ms=]          "connection_id N": N counts accepted connections;
+                           idle_ms: the server closes the connection when no
+                           next request comes within idle_ms
 """
 import argparse
 import gzip
@@ -383,6 +385,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def r_conn(self, q):
         self.send(200, b"connection_id %d\n" % self.conn_id)
+        if "idle_ms" in q:
+            # http.server closes a connection whose next request line
+            # does not come within the socket's timeout.
+            self.request.settimeout(int(q["idle_ms"]) / 1000.0)
 
 
 class TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
