@@ -12,12 +12,14 @@
  *     family's own name, the family a counter, gauge or untyped one
  *     without a unit;
  *   - no label set, or one of at most 32 labels as pf_sample.lp_plain
- *     describes it (values not empty, printable ASCII without ' ' , = \ "),
- *     except that the names may come in any order (no name twice), with no
- *     name among keys[] (relabelling renames those, or they meet an extra
- *     tag);
- *   - one space, then a float that line protocol takes as written, then
- *     nothing or one space and a timestamp within what InfluxDB stores;
+ *     describes it (values printable ASCII without ' ' , = \ "), except
+ *     that the names may come in any order (no name twice) and a value may
+ *     be empty (the label is then left out, as the mapper leaves it out),
+ *     with no name among keys[] (relabelling renames those, or they meet
+ *     an extra tag);
+ *   - one space, then a float that line protocol takes as written
+ *     (pf_lp_float_text_ok()), then nothing or one space and a timestamp
+ *     within what InfluxDB stores;
  *   - its line protocol fits the output buffer's room.
  * Its line is then: measurement (meas, or the metric name), the labels
  * (sorted, when they were not) and the extra tags merged in key order,

@@ -927,12 +927,12 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 		char *wl = w;
 		i++;
 		while ((r = plain_label_next(s, n, &i, &l, &cls)) > 0) {
-			if (cls || l.value.n == 0 || nl == DIRECT_LABELS || direct_reserved(d, l.name))
+			if (cls || nl == DIRECT_LABELS || direct_reserved(d, l.name))
 				return 0;
 			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, l.name) >= 0)
 				sorted = 0;
 			lab[nl++] = l;
-			if (sorted) {
+			if (sorted && l.value.n) {
 				/* Extra tags are among keys[]: none equals the name. */
 				for (; x < xe && direct_key_cmp(x->key, l.name) < 0; x++)
 					w = direct_tag(w, d, x);
@@ -956,6 +956,8 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 			w = wl;
 			x = d->extra;
 			for (size_t a = 0; a < nl; a++) {
+				if (lab[a].value.n == 0)
+					continue;
 				for (; x < xe && direct_key_cmp(x->key, lab[a].name) < 0; x++)
 					w = direct_tag(w, d, x);
 				w = direct_label(w, &lab[a]);
@@ -970,11 +972,15 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	i++;
 	size_t ve = i + pf_lp_float_span(s + i, n - i);
 	if (ve == i) {
+		/* Go's shortest form often has 16 or 17 digits: parsed once
+		 * to know it is a float, then written as the long way's
+		 * encoder writes a text it accepts, as it is. */
 		double v;
 		int lp;
 		while (ve < n && s[ve] != ' ')
 			ve++;
-		if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 || !lp)
+		if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 ||
+		    (!lp && !pf_lp_float_text_ok((pf_str){ s + i, ve - i })))
 			return 0;
 	}
 	int has_ts = 0;
