@@ -531,19 +531,21 @@ static int family_resume(pf_parser *p, pf_str name, int plain)
  * (not a type of that format). */
 static int parse_type_word(const char *s, size_t n, enum pf_format fmt, enum pf_mtype *t)
 {
-	static const struct { const char *w; enum pf_mtype t; int om_only; int prom_only; } types[] = {
-		{ "counter", PF_MT_COUNTER, 0, 0 },
-		{ "gauge", PF_MT_GAUGE, 0, 0 },
-		{ "histogram", PF_MT_HISTOGRAM, 0, 0 },
-		{ "summary", PF_MT_SUMMARY, 0, 0 },
-		{ "untyped", PF_MT_UNTYPED, 0, 1 },
-		{ "unknown", PF_MT_UNTYPED, 1, 0 },
-		{ "gaugehistogram", PF_MT_GAUGEHISTOGRAM, 1, 0 },
-		{ "info", PF_MT_INFO, 1, 0 },
-		{ "stateset", PF_MT_STATESET, 1, 0 },
+#define W(w) w, sizeof(w) - 1
+	static const struct { const char *w; size_t n; enum pf_mtype t; int om_only; int prom_only; } types[] = {
+		{ W("counter"), PF_MT_COUNTER, 0, 0 },
+		{ W("gauge"), PF_MT_GAUGE, 0, 0 },
+		{ W("histogram"), PF_MT_HISTOGRAM, 0, 0 },
+		{ W("summary"), PF_MT_SUMMARY, 0, 0 },
+		{ W("untyped"), PF_MT_UNTYPED, 0, 1 },
+		{ W("unknown"), PF_MT_UNTYPED, 1, 0 },
+		{ W("gaugehistogram"), PF_MT_GAUGEHISTOGRAM, 1, 0 },
+		{ W("info"), PF_MT_INFO, 1, 0 },
+		{ W("stateset"), PF_MT_STATESET, 1, 0 },
 	};
+#undef W
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		if (strlen(types[i].w) != n || memcmp(types[i].w, s, n) != 0)
+		if (types[i].n != n || s[0] != types[i].w[0] || memcmp(types[i].w, s, n) != 0)
 			continue;
 		if (fmt == PF_FORMAT_OPENMETRICS && types[i].prom_only)
 			return -1;
@@ -556,9 +558,11 @@ static int parse_type_word(const char *s, size_t n, enum pf_format fmt, enum pf_
 }
 
 /* Reads a metric name (plain or quoted) at s[i]; returns the index after it
- * or 0 on error. */
-static size_t read_metric_name(pf_parser *p, const char *s, size_t n, size_t i, pf_str *name)
+ * or 0 on error. *fam_prefix as scan_metric_name() sets it (0 for a
+ * quoted name). */
+static size_t read_metric_name(pf_parser *p, const char *s, size_t n, size_t i, pf_str *name, int *fam_prefix)
 {
+	*fam_prefix = 0;
 	if (i < n && s[i] == '"') {
 		size_t ec;
 		size_t j = pf_read_quoted(p, s, n, i, name, &ec);
@@ -566,8 +570,7 @@ static size_t read_metric_name(pf_parser *p, const char *s, size_t n, size_t i, 
 			return 0;
 		return j;
 	}
-	int fam_prefix;
-	size_t j = scan_metric_name(p, s, n, i, &fam_prefix);
+	size_t j = scan_metric_name(p, s, n, i, fam_prefix);
 	if (j == i)
 		return 0;
 	name->p = s + i;
@@ -639,8 +642,8 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		return;
 	}
 	pf_str name;
-	int plain = i < n && s[i] != '"';
-	size_t j = read_metric_name(p, s, n, i, &name);
+	int plain = i < n && s[i] != '"', fam_prefix;
+	size_t j = read_metric_name(p, s, n, i, &name, &fam_prefix);
 	if (j == 0) {
 		pf_parser_report(p, ln, (unsigned long)i + 1, "expected metric name after %s", kw);
 		p->scratch.len = sc;
@@ -668,7 +671,8 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 		text.n = n - i;
 	}
 
-	int same = p->fam_open && name.n == p->fam.len && memcmp(name.p, p->fam.data, name.n) == 0;
+	int same = p->fam_open && name.n == p->fam.len &&
+		   (fam_prefix || memcmp(name.p, p->fam.data, name.n) == 0);
 	if (om) {
 		if (same && p->fam_has_samples) {
 			pf_parser_report(p, ln, 1, "%s for '%.*s' after its samples: metadata must come first", kw,
