@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "config.h"
 #include "convert.h"
@@ -41,6 +44,23 @@ static void config_err(void *ud, const char *msg)
 {
 	(void)ud;
 	fprintf(stderr, "%s\n", msg);
+}
+
+/*
+ * Write batches (up to an output's batch_bytes) and curl's upload buffer
+ * of a batch's size are allocated and freed several times a second.
+ * glibc hands blocks over 128 KiB to mmap() and gives a freed top of the
+ * heap back to the kernel, so every reuse faulted its pages in again (3.5
+ * page faults a scrape at 100 targets, each a trip through the kernel).
+ * Kept instead: blocks up to 4 MiB come from the heap, and up to 8 MiB of
+ * free heap stays. Peak RSS does not change; RSS stays nearer its peak.
+ */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 8 << 20);
+#endif
 }
 
 static int run_daemon(int argc, char **argv)
@@ -114,5 +134,6 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	tune_malloc();
 	return run_daemon(argc, argv);
 }
