@@ -399,14 +399,13 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 	struct sock_ctx *c = socketp;
 	(void)easy;
 
-	if (c && c->closing)
-		c = NULL;
-	if (!c && fd >= 0 && (size_t)fd < h->nfds)
-		c = h->fds[fd];
 	if (what == CURL_POLL_REMOVE) {
-		/* Rule 4: a connected socket of our own stays watched while
-		 * curl keeps it in its pool; any other closes now (rule 1). */
-		if (c && c->own && c->seen_in && !h->torn_down)
+		/* The struct curl hands back, else the fd's. Rule 4: a
+		 * connected socket of our own stays watched while curl keeps
+		 * it in its pool; any other closes now (rule 1). */
+		if (!c && fd >= 0 && (size_t)fd < h->nfds)
+			c = h->fds[fd];
+		if (c && !c->closing && c->own && c->seen_in && !h->torn_down)
 			c->what = 0;
 		else if (c)
 			sock_close(c);
@@ -414,6 +413,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 	}
 	if (h->torn_down)
 		return 0;
+	if (c && c->closing)
+		c = NULL;
+	if (!c && fd >= 0 && (size_t)fd < h->nfds)
+		c = h->fds[fd];
 	if (!c && (c = sock_new(h, fd)) == NULL)
 		return -1;
 	if (curl_multi_assign(h->multi, fd, c) != CURLM_OK) {
