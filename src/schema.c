@@ -1067,25 +1067,27 @@ static int set_opts(pf_mapper *m, const pf_map_opts *opts)
 		m->xsorted[j] = x;
 		m->nxsorted++;
 	}
-	/* Each as the direct way writes it, in one piece. Reserved once, so
-	 * the slices stay put. */
+	/* Each as the direct way writes it, in one piece, all in xjoin. */
 	size_t jn = 0;
 	for (size_t i = 0; i < m->nxsorted; i++)
 		jn += 2 + m->xsorted[i].key.n + m->xsorted[i].value.n;
 	pf_buf_reset(&m->xjoin);
+	char *w = NULL;
 	if (m->direct && (grow((void **)&m->xtext, &m->xtcap, m->nxsorted ? m->nxsorted : 1, sizeof(pf_str)) != 0 ||
-			  (jn && pf_buf_reserve(&m->xjoin, jn) == NULL)))
+			  (jn && (w = pf_buf_reserve(&m->xjoin, jn)) == NULL)))
 		m->direct = 0;
 	for (size_t i = 0; m->direct && i < m->nxsorted; i++) {
 		const pf_tag *x = &m->xsorted[i];
-		size_t at = m->xjoin.len;
-		if (pf_buf_append(&m->xjoin, ",", 1) != 0 || pf_buf_append(&m->xjoin, x->key.p, x->key.n) != 0 ||
-		    pf_buf_append(&m->xjoin, "=", 1) != 0 || pf_buf_append(&m->xjoin, x->value.p, x->value.n) != 0) {
-			m->direct = 0;
-			break;
-		}
-		m->xtext[i] = (pf_str){ m->xjoin.data + at, m->xjoin.len - at };
+		m->xtext[i] = (pf_str){ w, 2 + x->key.n + x->value.n };
+		*w++ = ',';
+		memcpy(w, x->key.p, x->key.n);
+		w += x->key.n;
+		*w++ = '=';
+		memcpy(w, x->value.p, x->value.n);
+		w += x->value.n;
 	}
+	if (m->direct && jn)
+		pf_buf_commit(&m->xjoin, jn);
 	return 0;
 }
 
