@@ -37,6 +37,7 @@ static inline uint64_t pf_fnv1a(uint64_t h, const char *p, size_t n)
  * Pass it through pf_mix64() before taking a few low bits of such keys. */
 static inline uint64_t pf_hash_bytes(uint64_t seed, const char *p, size_t n)
 {
+	const size_t len = n;
 	uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ULL);
 	while (n >= 8) {
 		uint64_t w;
@@ -47,8 +48,17 @@ static inline uint64_t pf_hash_bytes(uint64_t seed, const char *p, size_t n)
 		n -= 8;
 	}
 	uint64_t w = 0;
-	if (n)
-		memcpy(&w, p, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n && len >= 8) {
+		/* The last 8 bytes, which overlap the words done, shifted down
+		 * to the n left: the value memcpy(&w, p, n) gives, without a
+		 * call for a length known only at run time. */
+		memcpy(&w, p + n - 8, 8);
+		w >>= 8 * (8 - n);
+	} else
+#endif
+	for (size_t i = 0; i < n; i++)
+		w |= (uint64_t)(unsigned char)p[i] << (8 * i);
 	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
 	return h ^ (h >> 29);
 }
