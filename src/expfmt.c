@@ -897,7 +897,10 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	if (i == 0 || i + 1 >= n || (s[i] != '{' && s[i] != ' '))
 		return 0;
 	pf_str name = { s, i };
-	if (family_suffix(p, name, fam_prefix) != PF_SFX_NONE || p->unit.len != 0)
+	/* The types below have no suffixes in 0.0.4 (family_suffix() is
+	 * PF_SFX_NONE exactly when the name is the family's). */
+	if (!p->fam_open || i != p->fam.len || (!fam_prefix && memcmp(s, p->fam.data, i) != 0) ||
+	    p->unit.len != 0)
 		return 0;
 	switch (p->type) {
 	case PF_MT_UNTYPED: t = 0; break;
@@ -1345,6 +1348,13 @@ static void parse_line(pf_parser *p, const char *s, size_t n)
 			meta_line(p, s, n);
 		else
 			sample_line(p, s, n);
+		return;
+	}
+	if (n > 0 && s[0] != ' ' && s[0] != '\t' && s[0] != '#') {
+		/* The common line: a sample that starts at the first byte. */
+		if (p->direct != NULL && p->direct->on && p->direct->left && !p->no_plain && direct_line(p, s, n))
+			return;
+		sample_line(p, s, n);
 		return;
 	}
 	size_t i = skip_ws(s, n, 0);
