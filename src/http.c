@@ -186,6 +186,8 @@ struct pf_http_xfer {
 	uint64_t seen_bytes; /* decompressed body bytes received, all statuses */
 	uint64_t body_bytes; /* handed to on_data */
 	uint64_t start_ns;
+	const pf_http_part *parts; /* req.parts (borrowed) and where curl reads */
+	size_t nparts, part, part_off;
 	char reason[64];     /* reason phrase of the last status line */
 	char retry_after[64]; /* Retry-After of the last response, "" if none */
 	char *err_body;      /* first PF_HTTP_ERR_BODY bytes of a non-2xx body */
@@ -1167,6 +1169,47 @@ static CURLSH *pool_group(pf_http *h, const char *url, unsigned pool)
 	return *g;
 }
 
+/* CURLOPT_READFUNCTION of a body in parts: the next bytes, in order. */
+static size_t on_read_parts(char *buf, size_t size, size_t nitems, void *ud)
+{
+	pf_http_xfer *x = ud;
+	size_t room = size * nitems, got = 0;
+	while (got < room && x->part < x->nparts) {
+		const pf_http_part *pt = &x->parts[x->part];
+		size_t take = pt->n - x->part_off;
+		if (take > room - got)
+			take = room - got;
+		memcpy(buf + got, pt->p + x->part_off, take);
+		got += take;
+		x->part_off += take;
+		if (x->part_off == pt->n) {
+			x->part++;
+			x->part_off = 0;
+		}
+	}
+	return got;
+}
+
+/* CURLOPT_SEEKFUNCTION of a body in parts: curl rewinds it to send it
+ * again (a redirect, an authentication round). */
+static int on_seek_parts(void *ud, curl_off_t offset, int origin)
+{
+	pf_http_xfer *x = ud;
+	if (origin != SEEK_SET || offset < 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	uint64_t left = (uint64_t)offset;
+	x->part = 0;
+	x->part_off = 0;
+	while (x->part < x->nparts && left >= x->parts[x->part].n) {
+		left -= x->parts[x->part].n;
+		x->part++;
+	}
+	if (x->part == x->nparts && left > 0)
+		return CURL_SEEKFUNC_FAIL;
+	x->part_off = (size_t)left;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* Configures x->easy from req. Returns 0 or a negative errno. */
 static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 {
@@ -1245,14 +1288,30 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 	if (req->post) {
 		/* The body is borrowed until on_done (no copy: a write batch
 		 * is up to megabytes); a redirect keeps the method and body. */
+		size_t len = req->body_len;
 		SETOPT(CURLOPT_POST, 1L);
-		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-		SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		if (req->nparts > 0) {
+			/* curl copies the parts into its upload buffer as it
+			 * sends, as it copies a body in one piece. */
+			len = 0;
+			for (size_t i = 0; i < req->nparts; i++)
+				len += req->parts[i].n;
+			x->parts = req->parts;
+			x->nparts = req->nparts;
+			SETOPT(CURLOPT_READFUNCTION, on_read_parts);
+			SETOPT(CURLOPT_READDATA, (void *)x);
+			SETOPT(CURLOPT_SEEKFUNCTION, on_seek_parts);
+			SETOPT(CURLOPT_SEEKDATA, (void *)x);
+			SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		} else {
+			SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+			SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+		}
 		SETOPT(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
-		if (req->body_len > UPLOAD_BUFFER_DEFAULT) {
+		if (len > UPLOAD_BUFFER_DEFAULT) {
 			/* Frees the handle's upload buffer, if any; curl makes it
 			 * anew at the send and easy_put frees it again. */
-			long ub = req->body_len < UPLOAD_BUFFER_MAX ? (long)req->body_len : UPLOAD_BUFFER_MAX;
+			long ub = len < UPLOAD_BUFFER_MAX ? (long)len : UPLOAD_BUFFER_MAX;
 			(void)curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, ub);
 			x->big_upload = 1;
 		}

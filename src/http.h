@@ -50,6 +50,12 @@ typedef struct pf_http_result {
 
 #define PF_HTTP_ERR_BODY 4096
 
+/* A piece of a request body (see pf_http_req.parts). */
+typedef struct pf_http_part {
+	const char *p;
+	size_t n;
+} pf_http_part;
+
 typedef struct pf_http_req {
 	const char *url;         /* http(s)://...; unix:///run/x.sock?path=/metrics
 				  * (everything after "path=" is the request path;
@@ -82,6 +88,12 @@ typedef struct pf_http_req {
 	int post;
 	const char *body;
 	size_t body_len;
+	/* Or, when nparts > 0, the POST body is parts[0..nparts) one after the
+	 * other (the array and the bytes borrowed until on_done, as body is;
+	 * body and body_len are then not read): a write batch made of scrapes'
+	 * buffers, sent without first copying it into one piece. */
+	const pf_http_part *parts;
+	size_t nparts;
 	/* The connection cache the request's connection is kept in (see
 	 * http.c, POOL_GROUPS): 0 picks it by the URL's scheme and
 	 * authority; a periodic request passes 1 + its phase in its period
