@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* First capacity of an open batch: most scrapes fit, and a small batch
  * (a few targets, short flush interval) does not reserve batch_bytes. */
 #define OPEN_MIN_CAP (64u * 1024u)
@@ -37,6 +39,12 @@ struct pf_queue {
 	size_t nspare;
 	size_t full_cap;        /* what the last batch sealed full needed, plus
 				 * 1/8: where a new one starts */
+	pf_part blocks[PF_QUEUE_BLOCKS]; /* of delivered batches of parts, for
+				 * pf_queue_append_buf() to hand out */
+	size_t nblocks;
+	size_t blocks_bytes;    /* their cap, at most 2 x batch_bytes */
+	int parts_mode;         /* a buffer was taken: new batches are of parts,
+				 * so that copies and takes mix in one */
 	uint64_t next_seq;
 	pf_queue_stats st;
 };
@@ -63,6 +71,8 @@ void pf_queue_free(pf_queue *q)
 	pf_queue_clear(q);
 	while (q->nspare > 0)
 		free(q->spare[--q->nspare]);
+	while (q->nblocks > 0)
+		free(q->blocks[--q->nblocks].p);
 	free(q);
 }
 
@@ -120,7 +130,7 @@ static void enforce_limit(pf_queue *q)
 		} else {
 			q->st.dropped_batches++;
 			q->st.dropped_lines += lines;
-			free(b);
+			pf_batch_free(b);
 		}
 		sync_total(q);
 	}
@@ -141,7 +151,7 @@ static void seal(pf_queue *q, int full)
 	 * flush interval, mostly): waiting batches are counted by their
 	 * length. In place, no copy; a failed shrink keeps the larger block,
 	 * which is still correct. */
-	if (b->cap - b->len > 4096 && b->cap - b->len > b->cap / 4) {
+	if (!b->parts && b->cap - b->len > 4096 && b->cap - b->len > b->cap / 4) {
 		pf_batch *s = realloc(b, sizeof *b + b->len);
 		if (s) {
 			b = s;
@@ -227,6 +237,56 @@ static void put_run(pf_queue *q, const char *s, const char *e, size_t k, int add
 	q->st.open_lines = b->lines;
 }
 
+/* A new open batch of parts, with none yet (parts is never NULL in one). */
+static pf_batch *open_parts(pf_queue *q)
+{
+	pf_batch *b = calloc(1, sizeof *b);
+	if (b != NULL && (b->parts = malloc(sizeof *b->parts)) == NULL) {
+		free(b);
+		b = NULL;
+	}
+	q->open = b;
+	return b;
+}
+
+/* put_run() for an open batch of parts: into the last part's spare room
+ * when it has enough, else into a new part (a block handed back by a
+ * delivered batch, or a new one). Returns 0 or -ENOMEM. */
+static int put_run_parts(pf_queue *q, const char *s, const char *e, size_t k, int add_nl)
+{
+	pf_batch *b = q->open;
+	size_t n = (size_t)(e - s), need = n + (size_t)add_nl;
+	pf_part *last = b->nparts ? &b->parts[b->nparts - 1] : NULL;
+	if (last == NULL || last->cap - last->n < need) {
+		pf_part *np = realloc(b->parts, (b->nparts + 1) * sizeof *np);
+		if (np == NULL)
+			return -ENOMEM;
+		b->parts = np;
+		size_t cap;
+		char *p;
+		if (q->nblocks > 0 && q->blocks[q->nblocks - 1].cap >= need) {
+			p = q->blocks[--q->nblocks].p;
+			cap = q->blocks[q->nblocks].cap;
+			q->blocks_bytes -= cap;
+		} else {
+			cap = need < OPEN_MIN_CAP ? OPEN_MIN_CAP : need;
+			if ((p = malloc(cap)) == NULL)
+				return -ENOMEM;
+		}
+		last = &b->parts[b->nparts++];
+		*last = (pf_part){ p, 0, cap };
+	}
+	memcpy(last->p + last->n, s, n);
+	if (add_nl)
+		last->p[last->n + n] = '\n';
+	last->n += need;
+	b->len += need;
+	b->lines += k;
+	q->st.open_bytes = b->len;
+	q->st.open_lines = b->lines;
+	return 0;
+}
+
 /* What the open batch (or a new one) still takes: bytes and lines. */
 static void open_room(const pf_queue *q, size_t *bytes, size_t *lines)
 {
@@ -284,13 +344,17 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines)
 			p = le;
 			k = 1;
 		}
-		if (reserve_open(q, bytes) < 0) {
+		if (q->open == NULL && q->parts_mode)
+			(void)open_parts(q); /* else one piece, as before */
+		int rc = q->open && q->open->parts ? put_run_parts(q, s, p, k, add_nl) : reserve_open(q, bytes);
+		if (rc < 0) {
 			size_t lost = k + count_lines(p, end);
 			q->st.dropped_lines += lost;
 			enforce_limit(q);
 			return -ENOMEM;
 		}
-		put_run(q, s, p, k, add_nl);
+		if (!q->open->parts)
+			put_run(q, s, p, k, add_nl);
 		if (q->open->lines >= q->o.batch_lines || q->open->len >= q->o.batch_bytes)
 			seal(q, 1);
 		enforce_limit(q);
@@ -340,6 +404,21 @@ static void lent_back(pf_queue *q, const pf_batch *b)
 void pf_queue_done(pf_queue *q, pf_batch *b)
 {
 	lent_back(q, b);
+	if (b->parts) {
+		/* The blocks go back to the scrapes; the largest are kept. */
+		for (size_t i = 0; i < b->nparts; i++) {
+			pf_part *pt = &b->parts[i];
+			if (q->nblocks < PF_QUEUE_BLOCKS && pt->cap >= PF_QUEUE_TAKE_MIN &&
+			    q->blocks_bytes + pt->cap <= 2 * q->o.batch_bytes) {
+				q->blocks[q->nblocks++] = (pf_part){ pt->p, 0, pt->cap };
+				q->blocks_bytes += pt->cap;
+				pt->p = NULL;
+			}
+		}
+		pf_batch_free(b);
+		sync_total(q);
+		return;
+	}
 	/* Of about the size a full batch needs now (a larger line mix makes
 	 * the next grow once, in place when it can). */
 	if (q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 && b->cap <= q->o.batch_bytes &&
@@ -371,6 +450,9 @@ int pf_queue_split(pf_queue *q, pf_batch *b)
 {
 	if (b->lines < 2)
 		return -EINVAL;
+	pf_batch *whole = b;
+	if (b->parts && (b = pf_batch_flat(whole)) == NULL)
+		return -ENOMEM;
 	size_t want = (b->lines + 1) / 2, seen = 0, cut = 0;
 	while (seen < want) {
 		const char *nl = memchr(b->data + cut, '\n', b->len - cut);
@@ -382,6 +464,8 @@ int pf_queue_split(pf_queue *q, pf_batch *b)
 	if (!x || !y) {
 		free(x);
 		free(y);
+		if (b != whole)
+			free(b);
 		return -ENOMEM;
 	}
 	*x = (pf_batch){ .seq = b->seq, .off = b->off, .len = cut, .lines = want, .cap = cut };
@@ -389,8 +473,10 @@ int pf_queue_split(pf_queue *q, pf_batch *b)
 			 .cap = b->len - cut };
 	memcpy(x->data, b->data, cut);
 	memcpy(y->data, b->data + cut, b->len - cut);
-	lent_back(q, b);
-	free(b);
+	lent_back(q, whole);
+	if (b != whole)
+		free(b);
+	pf_batch_free(whole);
 	insert_waiting(q, x);
 	insert_waiting(q, y);
 	sync_total(q);
@@ -403,11 +489,11 @@ uint64_t pf_queue_clear(pf_queue *q)
 	pf_batch *b;
 	while ((b = take_head(q)) != NULL) {
 		lines += b->lines;
-		free(b);
+		pf_batch_free(b);
 	}
 	if (q->open) {
 		lines += q->open->lines;
-		free(q->open);
+		pf_batch_free(q->open);
 		q->open = NULL;
 		q->st.open_bytes = 0;
 		q->st.open_lines = 0;
@@ -419,4 +505,106 @@ uint64_t pf_queue_clear(pf_queue *q)
 const pf_queue_stats *pf_queue_get_stats(const pf_queue *q)
 {
 	return &q->st;
+}
+
+pf_batch *pf_batch_flat(pf_batch *b)
+{
+	if (b->parts == NULL)
+		return b;
+	pf_batch *f = malloc(sizeof *f + (b->len ? b->len : 1));
+	if (f == NULL)
+		return NULL;
+	*f = *b;
+	f->parts = NULL;
+	f->nparts = 0;
+	f->cap = b->len;
+	size_t off = 0;
+	for (size_t i = 0; i < b->nparts; i++) {
+		memcpy(f->data + off, b->parts[i].p, b->parts[i].n);
+		off += b->parts[i].n;
+	}
+	return f;
+}
+
+void pf_batch_free(pf_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->nparts; i++)
+		free(b->parts[i].p);
+	free(b->parts);
+	free(b);
+}
+
+/* Whether out's lines can be taken as a part of the open batch (see
+ * pf_queue_append_buf()). */
+static int can_take(pf_queue *q, const pf_buf *out, size_t lines)
+{
+	if (lines == 0 || out->len < PF_QUEUE_TAKE_MIN || out->len < out->cap / 2 || out->data[out->len - 1] != '\n')
+		return 0;
+	/* Buffers worth taking come: batches of parts from now on. */
+	q->parts_mode = 1;
+	if (q->open && q->open->lines > 0 && q->open->parts == NULL)
+		return 0; /* a batch in one piece stays so: copied */
+	size_t room, lines_room;
+	open_room(q, &room, &lines_room);
+	return out->len <= room && lines <= lines_room;
+}
+
+int pf_queue_append_buf(pf_queue *q, pf_buf *out, size_t lines)
+{
+	if (!can_take(q, out, lines)) {
+		int rc = pf_queue_append(q, out->data, out->len, lines);
+		pf_buf_reset(out);
+		return rc;
+	}
+	pf_batch *b = q->open;
+	if (b != NULL && b->parts == NULL) {
+		/* Empty and in one piece: kept as a spare if it can be. */
+		if (q->nspare < SPARES && q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 &&
+		    b->cap <= q->o.batch_bytes)
+			q->spare[q->nspare++] = b;
+		else
+			free(b);
+		q->open = b = NULL;
+	}
+	if (b == NULL && (b = open_parts(q)) == NULL)
+		goto copy;
+	pf_part *np = realloc(b->parts, (b->nparts + 1) * sizeof *np);
+	if (np == NULL)
+		goto copy;
+	b->parts = np;
+	b->parts[b->nparts++] = (pf_part){ out->data, out->len, out->cap };
+	b->len += out->len;
+	b->lines += lines;
+	q->st.open_bytes = b->len;
+	q->st.open_lines = b->lines;
+	/* out gets a block at least as large as the one taken (the next
+	 * scrape would otherwise grow it again, copying as it grows): a
+	 * delivered batch's, or a new one. */
+	size_t want = out->cap;
+	out->data = NULL;
+	out->cap = 0;
+	out->len = 0;
+	for (size_t i = q->nblocks; i-- > 0;) {
+		if (q->blocks[i].cap >= want) {
+			out->data = q->blocks[i].p;
+			out->cap = q->blocks[i].cap;
+			q->blocks_bytes -= out->cap;
+			q->blocks[i] = q->blocks[--q->nblocks];
+			break;
+		}
+	}
+	if (out->data == NULL && (out->data = malloc(want)) != NULL)
+		out->cap = want;
+	if (b->lines >= q->o.batch_lines || b->len >= q->o.batch_bytes)
+		seal(q, 1);
+	enforce_limit(q);
+	return 0;
+copy:
+	{
+		int rc = pf_queue_append(q, out->data, out->len, lines);
+		pf_buf_reset(out);
+		return rc;
+	}
 }

@@ -31,6 +31,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A block of a batch made of parts: bytes p[0..n) of a malloc() block of
+ * cap bytes, owned by the batch. */
+typedef struct pf_part {
+	char *p;
+	size_t n;
+	size_t cap;
+} pf_part;
+
 typedef struct pf_batch {
 	struct pf_batch *next;  /* the queue's link; do not touch */
 	uint64_t seq;           /* creation order ... */
@@ -38,9 +46,24 @@ typedef struct pf_batch {
 				 * of a split keep seq): the order key */
 	size_t len;             /* bytes of data, whole lines */
 	size_t lines;           /* lines (= points) in data */
-	size_t cap;             /* bytes allocated for data (>= len) */
+	size_t cap;             /* bytes allocated for data (>= len; 0 with parts) */
+	/* NULL: the bytes are data[0..len). Else they are parts[0..nparts)
+	 * one after the other (each whole lines) and data[] is empty: a
+	 * scrape's line protocol taken as it is (pf_queue_append_buf()).
+	 * Only the writer's send reads parts; everything else that needs the
+	 * bytes in one piece calls pf_batch_flat() first. */
+	pf_part *parts;
+	size_t nparts;
 	char data[];
 } pf_batch;
+
+/* b with its bytes in data[]: b itself when it has no parts, else a copy
+ * in one piece with the same fields, which the caller frees (b is left as
+ * it was). NULL when out of memory. */
+pf_batch *pf_batch_flat(pf_batch *b);
+
+/* Frees a batch and its parts. NULL: no-op. */
+void pf_batch_free(pf_batch *b);
 
 typedef struct pf_queue pf_queue;
 
@@ -87,6 +110,17 @@ void pf_queue_free(pf_queue *q);
  * appended are lost and counted as dropped). */
 int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines);
 
+/* As pf_queue_append(q, out->data, out->len, lines), then empties out;
+ * when the lines are counted, end in '\n', fill at least
+ * PF_QUEUE_TAKE_MIN bytes and half of out's block, and all fit in the
+ * open batch, the queue takes out's block as a part of the open batch
+ * instead of copying it, and gives out another block at least as large
+ * (of a delivered batch, or new; or none when out of memory: out then grows
+ * anew). out's max is kept. */
+#define PF_QUEUE_TAKE_MIN (4u * 1024u)
+struct pf_buf;
+int pf_queue_append_buf(pf_queue *q, struct pf_buf *out, size_t lines);
+
 /* Seals the open batch, if it holds any line. */
 void pf_queue_cut(pf_queue *q);
 
@@ -102,7 +136,10 @@ pf_batch *pf_queue_pop(pf_queue *q);
 /* Hands back a batch in flight that is finished with (delivered, rejected,
  * dropped by the caller): it is freed, or kept to be filled again (at most
  * two, of about the size a full batch needs; not counted in the limit,
- * freed with the queue). */
+ * freed with the queue); a batch of parts gives its blocks to the ones
+ * pf_queue_append_buf() hands out (at most PF_QUEUE_BLOCKS of together
+ * at most 2 x batch_bytes, not counted in the limit either). */
+#define PF_QUEUE_BLOCKS 16
 void pf_queue_done(pf_queue *q, pf_batch *b);
 
 /* Hands back a batch in flight to be sent again: it goes back among the
@@ -115,7 +152,8 @@ void pf_queue_requeue(pf_queue *q, pf_batch *b);
 void pf_queue_hand_over(pf_queue *from, pf_queue *to, pf_batch *b);
 
 /* Hands back a batch in flight split in two halves by lines (the first
- * half ceil(lines/2)), both waiting at its place. Returns 0 (b is freed),
+ * half ceil(lines/2)), both waiting at its place (a batch of parts is made
+ * one piece first). Returns 0 (b is freed),
  * -EINVAL when b holds a single line, or -ENOMEM (b is still the caller's
  * in either case). */
 int pf_queue_split(pf_queue *q, pf_batch *b);

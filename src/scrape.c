@@ -645,8 +645,12 @@ static void on_done(void *ud, const pf_http_result *r)
 	/* Every line in out is counted in lp.lines (pf_lp_write's and the
 	 * direct way's): the body's, then the synthetic series'. */
 	size_t lines = synthetic(sl, ok, dur, scraped, kept, r->body_bytes) + (ok ? (size_t)ps.lp.lines : 0);
-	for (size_t i = 0; i < s->o.nsinks; i++)
+	size_t out_len = sl->out.len; /* for the debug line below */
+	/* The first sink last: it may take the buffer instead of copying it. */
+	for (size_t i = 1; i < s->o.nsinks; i++)
 		pf_sink_write(s->o.sinks[i], sl->out.data, sl->out.len, lines);
+	if (s->o.nsinks > 0)
+		pf_sink_write_buf(s->o.sinks[0], &sl->out, lines);
 	account(s, sl, dur, scraped, ok ? kept : 0);
 	if (sl->msgs_logged && sl->msgs_held) {
 		/* Said once per window, by the scrape whose errors were logged. */
@@ -661,7 +665,7 @@ static void on_done(void *ud, const pf_http_result *r)
 		target_kv(s, id, kv, sizeof(kv));
 		pf_log(PF_LOG_DEBUG, kv, "scraped: up=%d, %" PRIu64 " samples, %" PRIu64 " kept, %" PRIu64
 		       " body bytes (%" PRIu64 " on the wire), %.3f s, %zu bytes of line protocol",
-		       ok, scraped, kept, r->body_bytes, r->wire_bytes, dur, sl->out.len);
+		       ok, scraped, kept, r->body_bytes, r->wire_bytes, dur, out_len);
 	}
 	slot_put(sl);
 	s->o.done(s->o.ud, id, ok);

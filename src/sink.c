@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "log.h"
 
 enum kind { K_STDOUT, K_FILE, K_INFLUX };
@@ -129,6 +130,22 @@ pf_writer *pf_sink_writer(pf_sink *s)
 static uint64_t now_ms(pf_sink *s)
 {
 	return uv_now(s->timer.loop);
+}
+
+int pf_sink_write_buf(pf_sink *s, pf_buf *out, size_t lines)
+{
+	if (s->kind != K_INFLUX) {
+		int rc = pf_sink_write(s, out->data, out->len, lines);
+		pf_buf_reset(out);
+		return rc;
+	}
+	size_t n = out->len;
+	int rc = pf_writer_write_buf(s->w, out, lines);
+	if (rc != 0)
+		s->st.errors++;
+	s->st.writes++;
+	s->st.bytes += n;
+	return rc;
 }
 
 int pf_sink_write(pf_sink *s, const char *lp, size_t n, size_t lines)

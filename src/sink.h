@@ -58,6 +58,12 @@ pf_writer *pf_sink_writer(pf_sink *s);
  * Returns 0 when written or queued, or a negative errno (already logged). */
 int pf_sink_write(pf_sink *s, const char *lp, size_t n, size_t lines);
 
+/* pf_sink_write(s, out->data, out->len, lines), then out is empty. An
+ * InfluxDB sink may take out's block instead of copying it (see
+ * pf_writer_write_buf()): write the other sinks first. */
+struct pf_buf;
+int pf_sink_write_buf(pf_sink *s, struct pf_buf *out, size_t lines);
+
 /* Reopens the output (file: the path again, for logrotate; others: no-op).
  * Returns 0 or a negative errno (logged; the old file stays in use). */
 int pf_sink_reopen(pf_sink *s);

@@ -1068,6 +1068,8 @@ int pf_spool_peek(pf_spool *s, pf_batch **out)
 		b->len = s->head.len;
 		b->cap = s->head.len;
 		b->lines = (size_t)s->head.lines;
+		b->parts = NULL;
+		b->nparts = 0;
 		s->peeked = 1;
 		s->stale = 0;
 		*out = b;

@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
 #include "gzip.h"
 #include "http.h"
 #include "influx.h"
@@ -50,7 +51,8 @@
 typedef struct req {
 	pf_writer *w;
 	pf_batch *b;          /* NULL: not a write (check, create) */
-	char *gz;             /* the gzip body, owned; NULL: b->data is sent */
+	char *gz;             /* the gzip body, owned; NULL: b's bytes are sent */
+	pf_http_part *parts;  /* b's parts as curl reads them, owned; NULL: none */
 	size_t body_len;
 	int kind;             /* R_WRITE, R_PING, R_CHECK, R_CREATE */
 	int from_spool;       /* b is a spool record (malloc'd, acked when delivered) */
@@ -144,6 +146,7 @@ static int base_req(pf_writer *w, pf_http_req *r, char *hdr, size_t hdrcap)
 static void req_free(req *r)
 {
 	free(r->gz);
+	free(r->parts);
 	free(r->resp);
 	free(r);
 }
@@ -168,7 +171,8 @@ static int on_data(void *ud, const char *p, size_t n)
 static void on_done(void *ud, const pf_http_result *res);
 
 /* Starts a request; r is freed on failure. Returns 0 or a negative errno. */
-static int start(pf_writer *w, req *r, const char *url, int post, const char *body, size_t len)
+static int start(pf_writer *w, req *r, const char *url, int post, const char *body, size_t len,
+		 size_t nparts)
 {
 	char auth[PF_SECRET_MAX + 32];
 	pf_http_req hr;
@@ -192,6 +196,8 @@ static int start(pf_writer *w, req *r, const char *url, int post, const char *bo
 		hr.post = post;
 		hr.body = body;
 		hr.body_len = len;
+		hr.parts = r->parts;
+		hr.nparts = nparts;
 		hr.ud = r;
 		hr.on_data = on_data;
 		hr.on_done = on_done;
@@ -286,7 +292,7 @@ static void create_db(pf_writer *w)
 	if (w->creating)
 		return;
 	req *r = req_new(w, R_CREATE);
-	if (!r || start(w, r, w->urls.create, 1, "", 0) != 0) {
+	if (!r || start(w, r, w->urls.create, 1, "", 0, 0) != 0) {
 		pf_log(PF_LOG_ERROR, w->kv, "cannot start CREATE DATABASE: out of memory");
 		failed(w, 0);
 		return;
@@ -328,9 +334,9 @@ static void check_ping_done(pf_writer *w, const pf_http_result *res)
 	req *r = req_new(w, R_CHECK);
 	int rc = -ENOMEM;
 	if (r && w->o->type == PF_OUTPUT_INFLUXDB_V1)
-		rc = start(w, r, w->urls.check, 0, NULL, 0);
+		rc = start(w, r, w->urls.check, 0, NULL, 0, 0);
 	else if (r) /* a write of no lines: auth, org and bucket are checked */
-		rc = start(w, r, w->urls.write, 1, "", 0);
+		rc = start(w, r, w->urls.write, 1, "", 0, 0);
 	if (rc != 0)
 		pf_log(PF_LOG_WARN, w->kv, "start-up check not made: %s", strerror(-rc));
 }
@@ -390,6 +396,18 @@ static void check_done(pf_writer *w, const req *r, const pf_http_result *res)
 
 static void spool_put_back(pf_writer *w, pf_batch *b);
 
+/* A batch of parts as the parts of a request body (r->parts). Returns 0
+ * or -ENOMEM. */
+static int body_parts(req *r, const pf_batch *b)
+{
+	r->parts = malloc(b->nparts * sizeof *r->parts);
+	if (r->parts == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->nparts; i++)
+		r->parts[i] = (pf_http_part){ b->parts[i].p, b->parts[i].n };
+	return 0;
+}
+
 static void send_batch(pf_writer *w, pf_batch *b, int from_spool)
 {
 	req *r = req_new(w, R_WRITE);
@@ -397,16 +415,26 @@ static void send_batch(pf_writer *w, pf_batch *b, int from_spool)
 		r->from_spool = from_spool;
 	int rc = -ENOMEM;
 	const char *body = b->data;
-	size_t len = b->len;
+	size_t len = b->len, nparts = 0;
 	if (r && w->gz) {
-		r->gz = pf_gzip_compress(w->gz, b->data, b->len, &r->body_len);
+		/* gzip takes one piece (a copy beside the compression). */
+		pf_batch *f = pf_batch_flat(b);
+		r->gz = f ? pf_gzip_compress(w->gz, f->data, f->len, &r->body_len) : NULL;
+		if (f != b)
+			free(f);
 		body = r->gz;
 		len = r->body_len;
+	} else if (r && b->parts) {
+		if (body_parts(r, b) != 0) {
+			req_free(r);
+			r = NULL;
+		}
+		nparts = b->nparts;
 	}
 	if (r && (!w->gz || r->gz)) {
 		r->b = b;
 		r->body_len = len;
-		rc = start(w, r, w->urls.write, 1, body, len); /* frees r on failure */
+		rc = start(w, r, w->urls.write, 1, body, len, nparts); /* frees r on failure */
 	} else if (r) {
 		req_free(r);
 	}
@@ -433,13 +461,26 @@ static void spool_error(pf_writer *w, const char *what, int rc)
 		       sup ? " (more spool errors suppressed)" : "");
 }
 
+/* Appends a batch of the queue to the spool (one of parts through a copy
+ * in one piece). Returns as pf_spool_append(), or -ENOMEM. */
+static int spool_batch(pf_writer *w, const pf_batch *b)
+{
+	pf_batch *f = pf_batch_flat((pf_batch *)b);
+	if (f == NULL)
+		return -ENOMEM;
+	int rc = pf_spool_append(w->spool, f->data, f->len, f->lines);
+	if (f != b)
+		free(f);
+	return rc;
+}
+
 /* Moves the waiting batches from memory to the spool, oldest first. One
  * the spool refuses stays in memory (the next event tries again). */
 static void spool_drain(pf_writer *w)
 {
 	pf_batch *b;
 	while (w->spooling && (b = pf_queue_pop(w->q)) != NULL) {
-		int rc = pf_spool_append(w->spool, b->data, b->len, b->lines);
+		int rc = spool_batch(w, b);
 		if (rc != 0) {
 			pf_queue_requeue(w->q, b);
 			spool_error(w, "a batch stays in memory", rc);
@@ -547,9 +588,9 @@ static int spool_split(pf_writer *w, pf_batch *b)
 static int evict_to_spool(void *ud, pf_batch *b)
 {
 	pf_writer *w = ud;
-	if (w->spool == NULL || pf_spool_append(w->spool, b->data, b->len, b->lines) != 0)
+	if (w->spool == NULL || spool_batch(w, b) != 0)
 		return -1;
-	free(b);
+	pf_batch_free(b);
 	/* The rest follows it at the next event (never from inside the
 	 * queue's own loop). As spool_begin() says why, so does this: the
 	 * server answers, but slower than the scrapes produce. */
@@ -780,11 +821,9 @@ static void note_drops(pf_writer *w)
 	w->dropped_logged = qs->dropped_lines;
 }
 
-int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines)
+/* After lines were queued: the spool, the drop count, the flush timer. */
+static void queued(pf_writer *w)
 {
-	if (w->finishing)
-		return -ECANCELED;
-	int rc = pf_queue_append(w->q, lp, n, lines);
 	spool_drain(w);
 	note_drops(w);
 	const pf_queue_stats *qs = pf_queue_get_stats(w->q);
@@ -792,6 +831,25 @@ int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines)
 		uv_timer_start(&w->flush_timer, flush_cb, w->o->flush_interval_ms, 0);
 	if (qs->waiting_batches)
 		pump(w);
+}
+
+int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines)
+{
+	if (w->finishing)
+		return -ECANCELED;
+	int rc = pf_queue_append(w->q, lp, n, lines);
+	queued(w);
+	return rc;
+}
+
+int pf_writer_write_buf(pf_writer *w, pf_buf *out, size_t lines)
+{
+	if (w->finishing) {
+		pf_buf_reset(out);
+		return -ECANCELED;
+	}
+	int rc = pf_queue_append_buf(w->q, out, lines);
+	queued(w);
 	return rc;
 }
 
@@ -904,7 +962,7 @@ static void http_closed(void *ud)
 	pf_batch *b;
 	pf_queue_cut(w->q);
 	while (w->spool != NULL && (b = pf_queue_pop(w->q)) != NULL) {
-		int rc = pf_spool_append(w->spool, b->data, b->len, b->lines);
+		int rc = spool_batch(w, b);
 		if (rc != 0) {
 			spool_error(w, "points not kept at the stop", rc);
 			pf_queue_requeue(w->q, b);
@@ -1099,7 +1157,7 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
 		open_spool(w);
 	if (!(opts && opts->skip_check)) {
 		req *r = req_new(w, R_PING);
-		if (!r || start(w, r, w->urls.ping, 0, NULL, 0) != 0)
+		if (!r || start(w, r, w->urls.ping, 0, NULL, 0, 0) != 0)
 			pf_log(PF_LOG_WARN, w->kv, "start-up check not made: out of memory");
 	}
 	return w;

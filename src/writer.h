@@ -74,6 +74,12 @@ pf_writer *pf_writer_new(uv_loop_t *loop, const pf_output *o, const pf_writer_op
  * -ECANCELED (closing) with the lines counted as dropped. */
 int pf_writer_write(pf_writer *w, const char *lp, size_t n, size_t lines);
 
+/* pf_writer_write(w, out->data, out->len, lines), then out is empty: its
+ * block may have been taken into the queue instead of copied, and out
+ * given another (pf_queue_append_buf()). */
+struct pf_buf;
+int pf_writer_write_buf(pf_writer *w, struct pf_buf *out, size_t lines);
+
 /* Sends the open batch now instead of at its flush interval. */
 void pf_writer_flush(pf_writer *w);
 

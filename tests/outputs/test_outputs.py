@@ -300,6 +300,32 @@ def case_ans_413():
     check_delivery("ans-413", run_file(run), run.writes)
 
 
+def case_ans_307():
+    # A write redirected: curl sends the same body again, at once, to the
+    # new location (a batch of scrapes' buffers is read again from its
+    # start: http.c's seek callback; a failed rewind ends the request: "write
+    # failed", and a retry after a backoff of 100 ms).
+    # gzip off: the body is the batch's parts as they are, no gzip copy.
+    run = answer_case("ans-307", [{"status": 307, "headers": {"Location": "/write?db=pf&precision=ms"}}],
+                      out_keys=DEFAULT_OUT + "gzip = false\n")
+    r0 = first(run.writes, 307)
+    if check(r0, "ans-307: a write got 307"):
+        want = collections.Counter(write_lines(r0))
+        check(r0["lines"] > 0, "ans-307: the redirected write had lines")
+        after = [r for r in run.reqs if r["i"] > r0["i"] and r["method"] == "POST"
+                 and collections.Counter(write_lines(r)) == want]
+        if check(after, "ans-307: the same lines POSTed again after the redirect"):
+            r1 = after[0]
+            check(r1["path"] == "/write" and r1["query"].get("db") == "pf",
+                  "ans-307: to the Location (got %s %r)" % (r1["path"], r1["query"]))
+            check(r1["mono"] - r0["done"] < 0.08, "ans-307: followed at once, not retried later (%.3f s)"
+                  % (r1["mono"] - r0["done"]))
+            check(r1["accepted"], "ans-307: accepted at the new location")
+    check(not log_lines(run.log, "write failed"), "ans-307: no failed write in the log: %s"
+          % log_lines(run.log, "write failed")[:1])
+    check_delivery("ans-307", run_file(run), run.writes)
+
+
 def run_file(run):
     return read_lines(os.path.join(run.d, "out.lp"))
 
@@ -635,7 +661,7 @@ CASES = {
     "batch-limits": case_batch_limits, "in-flight": case_in_flight, "isolation": case_isolation,
     "req-v1": case_req_v1, "req-v1-file": case_req_v1_file, "req-v2": case_req_v2,
     "req-v2-file": case_req_v2_file, "req-plain": case_req_plain,
-    "ans-413": case_ans_413, "ans-429": case_ans_429, "ans-503-date": case_ans_503_date,
+    "ans-413": case_ans_413, "ans-307": case_ans_307, "ans-429": case_ans_429, "ans-503-date": case_ans_503_date,
     "ans-400": case_ans_400, "ans-400-big": case_ans_400_big, "ans-401": case_ans_401, "ans-404": case_ans_404,
     "ans-404-nocreate": case_ans_404_nocreate, "ans-404-again": case_ans_404_again, "ans-reset": case_ans_reset, "ans-5xx": case_ans_5xx,
     "ans-timeout": case_ans_timeout, "start-badauth": case_start_badauth,

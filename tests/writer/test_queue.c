@@ -6,7 +6,9 @@
  * the byte limit drops the OLDEST waiting batch and counts it (never a
  * batch in flight, never the open one); a requeued batch goes back to its
  * place whatever order retries come back in; a split gives two halves in
- * place of the whole; the stats add up after every operation.
+ * place of the whole; the stats add up after every operation. A scrape's
+ * buffer taken as a part of a batch (pf_queue_append_buf) changes none of
+ * that: the same batches, bytes and counters as a copy.
  */
 #include "queue.h"
 
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "buf.h"
 
 static int failures;
 
@@ -501,6 +505,177 @@ static void test_counted(void)
 	free(t);
 }
 
+/* A's bytes, made one piece. */
+static int same_bytes(pf_batch *a, const pf_batch *b)
+{
+	pf_batch *f = pf_batch_flat(a);
+	CHECK(f != NULL);
+	if (f == NULL)
+		return 0;
+	int same = f->len == b->len && f->lines == b->lines && memcmp(f->data, b->data, b->len) == 0;
+	CHECK(f->parts == NULL && (a->parts != NULL || f == a));
+	if (f != a)
+		free(f);
+	return same;
+}
+
+/* Takes give the batches, bytes and counters copies give, with the
+ * scrapes' blocks going round: batches of 10 to 5,000 lines and 40 KiB to
+ * 1 MiB, appends of 1 to 3,000 lines (40 KiB at most), a limit that drops
+ * or none, batches delivered meanwhile. */
+static void test_taken(void)
+{
+	static const size_t lines[] = { 10, 5000 };
+	static const size_t bytes[] = { 40 << 10, 1 << 20 };
+	static const uint64_t limits[] = { 200 << 10, 1 << 30 };
+	unsigned seed = 11;
+	size_t n;
+	char *t = lines_text(0, 60000, &n);
+	size_t taken_batches = 0;
+	for (size_t a = 0; a < 2; a++)
+		for (size_t b = 0; b < 2; b++)
+			for (size_t l = 0; l < 2; l++) {
+				pf_queue *qa = mk(lines[a], bytes[b], limits[l]);
+				pf_queue *qb = mk(lines[a], bytes[b], limits[l]);
+				if (!qa || !qb)
+					return;
+				pf_buf out;
+				pf_buf_init(&out, 1 << 20);
+				const char *p = t, *end = t + n;
+				while (p < end) {
+					seed = seed * 1103515245u + 12345u;
+					size_t k = 1 + (seed >> 16) % 3000, m = 0;
+					const char *e = p;
+					while (e < end && m < k) {
+						e = (const char *)memchr(e, '\n', (size_t)(end - e)) + 1;
+						m++;
+					}
+					CHECK(pf_buf_append(&out, p, (size_t)(e - p)) == 0);
+					CHECK(pf_queue_append(qb, p, (size_t)(e - p), m) == 0);
+					CHECK(pf_queue_append_buf(qa, &out, m) == 0);
+					CHECK(out.len == 0);
+					CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb),
+						     sizeof(pf_queue_stats)) == 0);
+					p = e;
+					if ((seed >> 8) % 3 == 0) {
+						pf_batch *ba = pf_queue_pop(qa), *bb = pf_queue_pop(qb);
+						CHECK((ba == NULL) == (bb == NULL));
+						if (ba && bb) {
+							taken_batches += ba->parts != NULL;
+							CHECK(same_bytes(ba, bb));
+						}
+						if (ba)
+							pf_queue_done(qa, ba);
+						if (bb)
+							pf_queue_done(qb, bb);
+					}
+				}
+				pf_queue_cut(qa);
+				pf_queue_cut(qb);
+				CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb), sizeof(pf_queue_stats)) == 0);
+				pf_batch *ba, *bb;
+				while ((ba = pf_queue_pop(qa)) != NULL) {
+					bb = pf_queue_pop(qb);
+					CHECK(bb != NULL);
+					if (!bb)
+						break;
+					taken_batches += ba->parts != NULL;
+					CHECK(same_bytes(ba, bb));
+					pf_queue_done(qa, ba);
+					pf_queue_done(qb, bb);
+				}
+				CHECK(pf_queue_pop(qb) == NULL);
+				consistent(qa);
+				pf_buf_free(&out);
+				pf_queue_free(qa);
+				pf_queue_free(qb);
+			}
+	free(t);
+	printf("test_taken: %zu batches of parts\n", taken_batches);
+	/* The path under test was taken (blocks coming back: test_take_rules). */
+	CHECK(taken_batches > 20);
+}
+
+/* Small or half-empty buffers are copied; a batch in one piece is not
+ * mixed with parts; a batch of parts takes copies too, in order. */
+static void test_take_rules(void)
+{
+	pf_queue *q = mk(100000, 1 << 20, 1 << 30);
+	size_t n;
+	char *t = lines_text(0, 4000, &n); /* about 48 KiB */
+	pf_buf out;
+	pf_buf_init(&out, 1 << 20);
+
+	/* Below PF_QUEUE_TAKE_MIN: copied, out keeps its block. */
+	size_t small = 0, nl = 0;
+	while (small < PF_QUEUE_TAKE_MIN / 2) {
+		const char *e = memchr(t + small, '\n', n - small);
+		small = (size_t)(e - t) + 1;
+		nl++;
+	}
+	CHECK(pf_buf_append(&out, t, small) == 0);
+	char *blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, nl) == 0);
+	CHECK(out.data == blk && out.len == 0);
+	/* Big enough, but the open batch is one piece with lines: copied. */
+	CHECK(pf_buf_append(&out, t + small, n - small) == 0);
+	blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, 4000 - nl) == 0);
+	CHECK(out.data == blk);
+	pf_queue_cut(q);
+	pf_batch *b = pf_queue_pop(q);
+	CHECK(b != NULL && b->parts == NULL && b->len == n && memcmp(b->data, t, n) == 0);
+	pf_queue_done(q, b);
+
+	/* An empty queue takes a big buffer; a copy after it, a take after
+	 * that: one batch of parts, the bytes in order. */
+	CHECK(pf_buf_append(&out, t, n) == 0);
+	blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	CHECK(out.data != blk && out.len == 0);
+	CHECK(pf_queue_append(q, "x v=1\n", 6, 1) == 0);
+	CHECK(pf_buf_append(&out, t, n) == 0);
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	pf_queue_cut(q);
+	b = pf_queue_pop(q);
+	CHECK(b != NULL && b->parts != NULL && b->lines == 8001 && b->len == 2 * n + 6);
+	if (b && b->parts) {
+		pf_batch *f = pf_batch_flat(b);
+		CHECK(f && memcmp(f->data, t, n) == 0 && memcmp(f->data + n, "x v=1\n", 6) == 0 &&
+		      memcmp(f->data + n + 6, t, n) == 0);
+		free(f);
+		/* A 413 split of it: two halves in one piece each, in order. */
+		CHECK(pf_queue_split(q, b) == 0);
+		pf_batch *x = pf_queue_pop(q), *y = pf_queue_pop(q);
+		CHECK(x && y && x->parts == NULL && y->parts == NULL && x->lines == 4001 && y->lines == 4000);
+		if (x && y) {
+			CHECK(x->len + y->len == 2 * n + 6 && memcmp(x->data, t, n) == 0 &&
+			      memcmp(y->data + y->len - n, t, n) == 0);
+			pf_queue_done(q, x);
+			pf_queue_done(q, y);
+		}
+	}
+	/* A delivered batch of parts hands its blocks to the next takes. */
+	CHECK(pf_buf_append(&out, t, n) == 0);
+	blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	pf_queue_cut(q);
+	b = pf_queue_pop(q);
+	CHECK(b && b->nparts == 1 && b->parts[0].p == blk);
+	pf_queue_done(q, b);
+	CHECK(pf_buf_append(&out, t, n) == 0);
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	CHECK(out.data == blk && out.len == 0);
+	pf_queue_cut(q);
+	b = pf_queue_pop(q);
+	CHECK(b && b->nparts == 1);
+	pf_queue_done(q, b);
+	CHECK(pf_queue_get_stats(q)->bytes == 0);
+	pf_buf_free(&out);
+	free(t);
+	pf_queue_free(q);
+}
+
 int main(void)
 {
 	test_bad_options();
@@ -515,6 +690,8 @@ int main(void)
 	test_clear();
 	test_random_accounting();
 	test_counted();
+	test_taken();
+	test_take_rules();
 	if (failures) {
 		fprintf(stderr, "test_queue: %d failures\n", failures);
 		return 1;
