@@ -111,6 +111,7 @@ static void parser_init_state(pf_parser *p, enum pf_format fmt)
 	pf_hset_clear(&p->names_seen);
 	pf_hset_clear(&p->groups_seen);
 	pf_hset_clear(&p->typed);
+	p->typed_npend = 0;
 	p->group_open = 0;
 	memset(&p->h, 0, sizeof(p->h));
 }
@@ -161,6 +162,7 @@ void pf_parser_free(pf_parser *p)
 	pf_hset_free(&p->names_seen);
 	pf_hset_free(&p->groups_seen);
 	pf_hset_free(&p->typed);
+	free(p->typed_pend);
 	free(p);
 }
 
@@ -494,6 +496,21 @@ static uint64_t typed_key(const char *name, size_t n, enum pf_mtype t)
 	return pf_hash_bytes(PF_FNV_OFFSET, name, n) ^ pf_mix64((uint64_t)t + 1);
 }
 
+/* Notes a TYPE line's key for family_resume(). Returns 0 or -1. */
+static int typed_note(pf_parser *p, uint64_t key)
+{
+	if (p->typed_npend == p->typed_cap) {
+		size_t cap = p->typed_cap ? p->typed_cap * 2 : 64;
+		uint64_t *k = realloc(p->typed_pend, cap * sizeof *k);
+		if (k == NULL)
+			return -1;
+		p->typed_pend = k;
+		p->typed_cap = cap;
+	}
+	p->typed_pend[p->typed_npend++] = key;
+	return 0;
+}
+
 /*
  * 0.0.4 only: a sample that does not continue the current family may resume
  * one declared earlier (a family split by other metrics, which expfmt and
@@ -509,6 +526,10 @@ static int family_resume(pf_parser *p, pf_str name, int plain)
 		{ "_sum", PF_SFX_SUM, PF_MT_HISTOGRAM }, { "_count", PF_SFX_COUNT, PF_MT_HISTOGRAM },
 		{ "_sum", PF_SFX_SUM, PF_MT_SUMMARY }, { "_count", PF_SFX_COUNT, PF_MT_SUMMARY },
 	};
+	for (size_t i = 0; i < p->typed_npend; i++)
+		if (pf_hset_add(&p->typed, p->typed_pend[i]) < 0)
+			return -1; /* out of memory: as if not declared */
+	p->typed_npend = 0;
 	if (p->typed.n == 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
@@ -715,7 +736,7 @@ static void meta_line(pf_parser *p, const char *s, size_t n)
 					    : "counter, gauge, histogram, summary or untyped");
 		} else {
 			p->type = t;
-			if (!om && pf_hset_add(&p->typed, typed_key(name.p, name.n, t)) < 0)
+			if (!om && typed_note(p, typed_key(name.p, name.n, t)) < 0)
 				pf_parser_report(p, ln, 0, "out of memory");
 		}
 	} else if (kind == 3) {

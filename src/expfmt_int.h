@@ -69,6 +69,9 @@ struct pf_parser {
 	pf_hset names_seen;  /* family names and the sample names they own */
 	pf_hset groups_seen; /* groups of the current family */
 	pf_hset typed;       /* 0.0.4: (name, type) of every TYPE line, to resume a split family */
+	uint64_t *typed_pend; /* keys of TYPE lines not in typed yet: added when a
+			       * family is to be resumed (seldom), not one by one */
+	size_t typed_npend, typed_cap;
 	int group_open;
 	uint64_t group;
 	int group_has_ts;
