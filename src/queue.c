@@ -158,6 +158,19 @@ static void seal(pf_queue *q, int full)
 			b->cap = b->len;
 		}
 	}
+	/* A batch of parts: a block less than half used (a copy's, mostly;
+	 * a taken one is at least half used) gives back the rest, so that a
+	 * waiting batch never holds more than twice its length. */
+	for (size_t i = 0; b->parts && i < b->nparts; i++) {
+		pf_part *pt = &b->parts[i];
+		if (pt->cap - pt->n > 4096 && pt->n < pt->cap / 2) {
+			char *p = realloc(pt->p, pt->n);
+			if (p) {
+				pt->p = p;
+				pt->cap = pt->n;
+			}
+		}
+	}
 	q->open = NULL;
 	q->st.open_bytes = 0;
 	q->st.open_lines = 0;

@@ -672,6 +672,28 @@ static void test_take_rules(void)
 	pf_queue_done(q, b);
 	CHECK(pf_queue_get_stats(q)->bytes == 0);
 	pf_buf_free(&out);
+	pf_queue_free(q);
+
+	/* Batches of parts made of copies only (a buffer worth taking that
+	 * never fits 10 lines): each waiting batch holds at most about twice
+	 * its length, not a 64 KiB block for 140 bytes. */
+	q = mk(10, 1 << 20, 1 << 30);
+	pf_buf_init(&out, 1 << 20);
+	CHECK(pf_buf_append(&out, t, n) == 0);
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	pf_queue_cut(q);
+	size_t batches = 0;
+	while ((b = pf_queue_pop(q)) != NULL) {
+		size_t held = 0;
+		for (size_t i = 0; i < b->nparts; i++)
+			held += b->parts[i].cap;
+		CHECK(b->parts != NULL && b->lines == 10);
+		CHECK(held <= 2 * b->len || held <= b->len + 4096);
+		batches++;
+		pf_queue_done(q, b);
+	}
+	CHECK(batches == 400);
+	pf_buf_free(&out);
 	free(t);
 	pf_queue_free(q);
 }
