@@ -414,11 +414,23 @@ static void lent_back(pf_queue *q, const pf_batch *b)
 	q->st.inflight_bytes -= b->len;
 }
 
+/* Keeps an empty batch in one piece to be filled again, if it is of
+ * about the size a full batch needs now (a larger line mix makes the next
+ * grow once, in place when it can) and there is room; else frees it. */
+static void keep_spare(pf_queue *q, pf_batch *b)
+{
+	if (q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 && b->cap <= q->o.batch_bytes &&
+	    q->nspare < SPARES)
+		q->spare[q->nspare++] = b;
+	else
+		free(b);
+}
+
 void pf_queue_done(pf_queue *q, pf_batch *b)
 {
 	lent_back(q, b);
 	if (b->parts) {
-		/* The blocks go back to the scrapes; the largest are kept. */
+		/* The blocks go back to the scrapes, as many as the bounds keep. */
 		for (size_t i = 0; i < b->nparts; i++) {
 			pf_part *pt = &b->parts[i];
 			if (q->nblocks < PF_QUEUE_BLOCKS && pt->cap >= PF_QUEUE_TAKE_MIN &&
@@ -432,13 +444,7 @@ void pf_queue_done(pf_queue *q, pf_batch *b)
 		sync_total(q);
 		return;
 	}
-	/* Of about the size a full batch needs now (a larger line mix makes
-	 * the next grow once, in place when it can). */
-	if (q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 && b->cap <= q->o.batch_bytes &&
-	    q->nspare < SPARES)
-		q->spare[q->nspare++] = b;
-	else
-		free(b);
+	keep_spare(q, b);
 	sync_total(q);
 }
 
@@ -549,36 +555,35 @@ void pf_batch_free(pf_batch *b)
 	free(b);
 }
 
-/* Whether out's lines can be taken as a part of the open batch (see
+/* Whether out's lines are worth taking rather than copying (see
  * pf_queue_append_buf()). */
-static int can_take(pf_queue *q, const pf_buf *out, size_t lines)
+static int worth_taking(const pf_buf *out, size_t lines)
 {
-	if (lines == 0 || out->len < PF_QUEUE_TAKE_MIN || out->len < out->cap / 2 || out->data[out->len - 1] != '\n')
-		return 0;
-	/* Buffers worth taking come: batches of parts from now on. */
-	q->parts_mode = 1;
+	return lines > 0 && out->len >= PF_QUEUE_TAKE_MIN && out->len >= out->cap / 2 &&
+	       out->data[out->len - 1] == '\n';
+}
+
+/* Whether n bytes of lines fit the open batch (or a new one) as a part: a
+ * batch in one piece that holds lines stays so. */
+static int fits_as_part(const pf_queue *q, size_t n, size_t lines)
+{
 	if (q->open && q->open->lines > 0 && q->open->parts == NULL)
-		return 0; /* a batch in one piece stays so: copied */
+		return 0;
 	size_t room, lines_room;
 	open_room(q, &room, &lines_room);
-	return out->len <= room && lines <= lines_room;
+	return n <= room && lines <= lines_room;
 }
 
 int pf_queue_append_buf(pf_queue *q, pf_buf *out, size_t lines)
 {
-	if (!can_take(q, out, lines)) {
-		int rc = pf_queue_append(q, out->data, out->len, lines);
-		pf_buf_reset(out);
-		return rc;
-	}
+	int worth = worth_taking(out, lines);
+	if (worth)
+		q->parts_mode = 1; /* batches of parts from now on */
+	if (!worth || !fits_as_part(q, out->len, lines))
+		goto copy;
 	pf_batch *b = q->open;
 	if (b != NULL && b->parts == NULL) {
-		/* Empty and in one piece: kept as a spare if it can be. */
-		if (q->nspare < SPARES && q->full_cap > 0 && b->cap >= q->full_cap - q->full_cap / 4 &&
-		    b->cap <= q->o.batch_bytes)
-			q->spare[q->nspare++] = b;
-		else
-			free(b);
+		keep_spare(q, b); /* empty, in one piece */
 		q->open = b = NULL;
 	}
 	if (b == NULL && (b = open_parts(q)) == NULL)

@@ -463,9 +463,9 @@ static void spool_error(pf_writer *w, const char *what, int rc)
 
 /* Appends a batch of the queue to the spool (one of parts through a copy
  * in one piece). Returns as pf_spool_append(), or -ENOMEM. */
-static int spool_batch(pf_writer *w, const pf_batch *b)
+static int spool_batch(pf_writer *w, pf_batch *b)
 {
-	pf_batch *f = pf_batch_flat((pf_batch *)b);
+	pf_batch *f = pf_batch_flat(b);
 	if (f == NULL)
 		return -ENOMEM;
 	int rc = pf_spool_append(w->spool, f->data, f->len, f->lines);
