@@ -1387,10 +1387,7 @@ static void parse_line(pf_parser *p, const char *s, size_t n)
 		p->col_shift = 0;
 		return;
 	}
-	if (i == 0 && p->direct != NULL && p->direct->on && p->direct->left && !p->no_plain &&
-	    direct_line(p, s, n))
-		return;
-	sample_line(p, s, n);
+	sample_line(p, s, n); /* after leading blanks: the long way */
 }
 
 /* The line ends of a chunk, found 64 bytes at a time (one bit per '\n')

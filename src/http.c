@@ -1302,11 +1302,10 @@ static int setup_easy(pf_http_xfer *x, const pf_http_req *req)
 			SETOPT(CURLOPT_READDATA, (void *)x);
 			SETOPT(CURLOPT_SEEKFUNCTION, on_seek_parts);
 			SETOPT(CURLOPT_SEEKDATA, (void *)x);
-			SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		} else {
-			SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 			SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
 		}
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 		SETOPT(CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
 		if (len > UPLOAD_BUFFER_DEFAULT) {
 			/* Frees the handle's upload buffer, if any; curl makes it

@@ -132,15 +132,9 @@ static uint64_t now_ms(pf_sink *s)
 	return uv_now(s->timer.loop);
 }
 
-int pf_sink_write_buf(pf_sink *s, pf_buf *out, size_t lines)
+/* An InfluxDB sink's counters after a write of n bytes that returned rc. */
+static int counted(pf_sink *s, size_t n, int rc)
 {
-	if (s->kind != K_INFLUX) {
-		int rc = pf_sink_write(s, out->data, out->len, lines);
-		pf_buf_reset(out);
-		return rc;
-	}
-	size_t n = out->len;
-	int rc = pf_writer_write_buf(s->w, out, lines);
 	if (rc != 0)
 		s->st.errors++;
 	s->st.writes++;
@@ -148,16 +142,20 @@ int pf_sink_write_buf(pf_sink *s, pf_buf *out, size_t lines)
 	return rc;
 }
 
+int pf_sink_write_buf(pf_sink *s, pf_buf *out, size_t lines)
+{
+	size_t n = out->len;
+	if (s->kind == K_INFLUX)
+		return counted(s, n, pf_writer_write_buf(s->w, out, lines));
+	int rc = pf_sink_write(s, out->data, n, lines);
+	pf_buf_reset(out);
+	return rc;
+}
+
 int pf_sink_write(pf_sink *s, const char *lp, size_t n, size_t lines)
 {
-	if (s->kind == K_INFLUX) {
-		int rc = pf_writer_write(s->w, lp, n, lines);
-		if (rc != 0)
-			s->st.errors++;
-		s->st.writes++;
-		s->st.bytes += n;
-		return rc;
-	}
+	if (s->kind == K_INFLUX)
+		return counted(s, n, pf_writer_write(s->w, lp, n, lines));
 	size_t off = 0;
 	if (s->torn && n) {
 		/* The last write stopped inside a line: end that line first, so
