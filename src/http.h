@@ -104,6 +104,14 @@ typedef struct pf_http_req {
 	 * connections pass the same value, and a request the same value
 	 * each time, to find its connection again. */
 	unsigned pool;
+	/* 0, or a value from pf_http_shape() given to requests alike in every
+	 * field but url, pool, ud, the callbacks and the values (not the
+	 * presence) of password and bearer: the requests of one scrape job. An ended transfer's easy handle then
+	 * keeps its options for the next request of its shape, which sets
+	 * only those (curl copies most options: setting them all was most
+	 * of a scrape's set-up). POSTs, unix:// URLs and requests with a
+	 * tls_server_name have no shape whatever this says. */
+	uint64_t shape;
 
 	void *ud;
 	/* Response headers complete (for the final response after redirects).
@@ -147,6 +155,10 @@ static inline unsigned pf_http_pool(uint64_t offset_ms, uint64_t period_ms)
 /* Returns a new client on loop, or NULL. */
 pf_http *pf_http_new(uv_loop_t *loop);
 
+/* A new shape (pf_http_req.shape), never handed out before by h. */
+uint64_t pf_http_shape(pf_http *h);
+/* Requests set up so far on a spare handle of their shape (for tests). */
+uint64_t pf_http_again(const pf_http *h);
 /* Starts a GET. Returns 0 (on_done will be called; *xfer, if not NULL,
  * identifies the transfer until then) or a negative errno (no callback). */
 int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer);

@@ -61,6 +61,7 @@ struct job_ctx {
 	int url_tag;            /* index of the url tag, or -1 */
 	const char **headers;   /* "Name: value" */
 	pf_secret bearer;       /* bearer_token or bearer_token_file, cached */
+	uint64_t shape;         /* pf_http_req.shape of its requests */
 	slot *pool;             /* free slots */
 	pf_hist hist;           /* scrape durations */
 };
@@ -116,6 +117,8 @@ static int job_init(pf_scraper *s, job_ctx *j, const pf_job *job)
 	const pf_config *c = s->o.cfg;
 	j->job = job;
 	j->url_tag = -1;
+	/* Its requests differ only in url, pool, ud and secrets. */
+	j->shape = s->o.http ? pf_http_shape(s->o.http) : 0;
 	static const double bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
 	pf_hist_init(&j->hist, bounds, sizeof bounds / sizeof bounds[0]);
 	if (pf_secret_init(&j->bearer, job->bearer_token_file, job->bearer_token) != 0)
@@ -736,6 +739,7 @@ int pf_scrape_start(pf_scraper *s, size_t id)
 		.timeout_ms = job->timeout_ms,
 		.max_body = job->body_limit,
 		.pool = t->pool,
+		.shape = j->shape,
 		.gzip = job->enable_compression,
 		.ud = sl,
 		.on_header = on_header,

@@ -106,6 +106,7 @@ struct get {
 	unsigned then_after_ms; /* ... that long after it */
 	uv_timer_t then_timer;
 	double idle_cpu_ms;     /* CPU the process spent meanwhile */
+	uint64_t again;         /* pf_http_again() at on_done */
 };
 
 struct run {
@@ -212,6 +213,7 @@ static void g_on_done(void *ud, const pf_http_result *res)
 	CHECK(!g_in_get);
 	g->done_calls++;
 	g->r = *res;
+	g->again = pf_http_again(g->run->h);
 	g->run->pending--;
 	if (g->then && g->then_after_ms) {
 		/* Pending until the next one starts (then_timer_closed). */
@@ -784,6 +786,66 @@ static void t_headers(void)
 	get_free(&g);
 }
 
+/*
+ * Shapes (pf_http_req.shape): a request set up on the spare handle of its
+ * shape sets only the URL, the share, the pointers and the secrets; one of
+ * another shape in between gets a reset handle with its own headers and
+ * nothing of the other's. One after the other, so that each finds the
+ * previous one's handle: g1 and g4 find their shape's, g2 and g3 do not.
+ */
+static void t_shapes(void)
+{
+	static const char *const ha[] = { "X-Shape: a" };
+	static const char *const hb[] = { "X-Shape: b" };
+	struct run r;
+	struct get g[5];
+	run_init(&r);
+	uint64_t sa = pf_http_shape(r.h), sb = pf_http_shape(r.h);
+	CHECK(sa != 0 && sb != 0 && sa != sb);
+	const char *url[5] = { "/metrics", "/headers", "/headers", "/auth-bearer", "/auth-bearer" };
+	const char *tok[5] = { "first", "second", NULL, "secret-token", "wrong" };
+	for (int i = 0; i < 5; i++) {
+		get_init(&g[i], http_url(url[i]));
+		g[i].req.shape = i == 2 ? sb : sa;
+		g[i].req.headers = i == 2 ? hb : ha;
+		g[i].req.nheaders = 1;
+		g[i].req.bearer = tok[i];
+		g[i].req.accept = i == 2 ? "text/plain" : "application/openmetrics-text";
+		if (i > 0)
+			g[i - 1].then = &g[i];
+	}
+	CHECK(start(&r, &g[0]) == 0);
+	run_finish(&r);
+	for (int i = 0; i < 5; i++)
+		CHECK(g[i].done_calls == 1);
+	CHECK(g[0].r.ok && body_is(&g[0], g_payload, g_payload_len));
+	/* The same handle, a new URL and token, its shape's headers. */
+	CHECK(g[1].r.ok);
+	CHECK(body_has(&g[1], "name=\"x-shape\",value=\"a\""));
+	CHECK(body_has(&g[1], "name=\"authorization\",value=\"Bearer second\""));
+	CHECK(body_has(&g[1], "name=\"accept\",value=\"application/openmetrics-text\""));
+	/* Another shape: nothing of a's (no token, no header, its accept). */
+	CHECK(g[2].r.ok);
+	CHECK(body_has(&g[2], "name=\"x-shape\",value=\"b\""));
+	CHECK(!body_has(&g[2], "name=\"x-shape\",value=\"a\""));
+	CHECK(!body_has(&g[2], "name=\"authorization\""));
+	CHECK(body_has(&g[2], "name=\"accept\",value=\"text/plain\""));
+	CHECK(body_has(&g[2], "name=\"user-agent\",value=\"promflux/" PF_VERSION "\""));
+	/* The token is set again each time, not kept. */
+	CHECK(g[3].r.ok && body_is(&g[3], g_payload, g_payload_len));
+	CHECK(!g[4].r.ok && g[4].r.status == 401);
+	/* Set up again: g1 and g4 (counted when each started). */
+	CHECK(g[0].again == 0 && g[1].again == 1 && g[2].again == 1 && g[3].again == 1 && g[4].again == 2);
+	if (g_fail) {
+		for (int i = 0; i < 5; i++)
+			printf("# again at %d: %llu\n", i, (unsigned long long)g[i].again);
+		for (int i = 1; i < 3; i++)
+			printf("# body %d: %.*s\n", i, (int)g[i].len, g[i].body);
+	}
+	for (int i = 0; i < 5; i++)
+		get_free(&g[i]);
+}
+
 static void t_proxy(void)
 {
 	/* The fault server answers absolute-form requests too, so it serves
@@ -1070,6 +1132,7 @@ static const struct {
 	{ "basic auth", t_basic_auth },
 	{ "bearer auth", t_bearer },
 	{ "accept, custom headers, user agent", t_headers },
+	{ "shapes: a spare handle keeps its shape's options", t_shapes },
 	{ "proxy configured; environment ignored", t_proxy },
 	{ "TLS: CA, verify failure, insecure, server name", t_tls },
 	{ "TLS client certificate", t_mtls },
