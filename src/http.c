@@ -239,6 +239,8 @@ struct pf_http {
 	CURLSH *groups[POOL_GROUPS]; /* connection caches, made on first use */
 	struct spare spare[SPARE_EASY]; /* easy handles of ended transfers */
 	size_t nspare;
+	pf_http_xfer *free_xfers; /* ended transfers' structs, through next */
+	size_t nfree_xfers;
 	uint64_t shapes;    /* pf_http_shape() handed out */
 	uint64_t again;     /* requests set up on a spare of their shape */
 };
@@ -324,6 +326,31 @@ static void easy_put(pf_http_xfer *x, int keep)
 		(void)curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, UPLOAD_BUFFER_DEFAULT);
 	sp->shape = 0;
 	sp->headers = NULL;
+}
+
+/* A zeroed transfer: one that ended, else a new one. malloc'ing them in
+ * a heap that curl churns with a hundred blocks a transfer cost as much
+ * as all of a shaped request's options. */
+static pf_http_xfer *xfer_get(pf_http *h)
+{
+	pf_http_xfer *x = h->free_xfers;
+	if (x == NULL)
+		return calloc(1, sizeof *x);
+	h->free_xfers = x->next;
+	h->nfree_xfers--;
+	memset(x, 0, sizeof *x);
+	return x;
+}
+
+static void xfer_put(pf_http *h, pf_http_xfer *x)
+{
+	if (h->closing || h->nfree_xfers == SPARE_EASY) {
+		free(x);
+		return;
+	}
+	x->next = h->free_xfers;
+	h->free_xfers = x;
+	h->nfree_xfers++;
 }
 
 /* ---- poll handles ---- */
@@ -828,7 +855,7 @@ static void finish(pf_http_xfer *x, CURLcode rc)
 	free(x->zout);
 	void (*on_done)(void *, const pf_http_result *) = x->on_done;
 	void *ud = x->ud;
-	free(x);
+	xfer_put(h, x);
 	on_done(ud, &r);
 	free(err_body);
 }
@@ -1453,7 +1480,7 @@ int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer)
 		return -EINVAL;
 	if (h->closing)
 		return -ECANCELED;
-	pf_http_xfer *x = calloc(1, sizeof *x);
+	pf_http_xfer *x = xfer_get(h);
 	if (!x)
 		return -ENOMEM;
 	x->h = h;
@@ -1485,7 +1512,7 @@ int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer)
 	if (ret != 0) {
 		easy_put(x, 0);
 		curl_slist_free_all(x->connect_to);
-		free(x);
+		xfer_put(h, x);
 		return ret;
 	}
 	/* Adding set curl's timeout to 0 ms through on_curl_timer: the
@@ -1530,6 +1557,12 @@ static void teardown(pf_http *h)
 		if (h->fds[i])
 			sock_close(h->fds[i]);
 	h->torn_down = 1;
+	while (h->free_xfers) {
+		pf_http_xfer *x = h->free_xfers;
+		h->free_xfers = x->next;
+		free(x);
+	}
+	h->nfree_xfers = 0;
 	while (h->nspare > 0) {
 		struct spare *sp = &h->spare[--h->nspare];
 		curl_easy_cleanup(sp->e);
