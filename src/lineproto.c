@@ -295,7 +295,7 @@ static size_t esc_len(pf_str s, unsigned mask)
 	return n;
 }
 
-static size_t fmt_u64(char *d, uint64_t v)
+size_t pf_fmt_u64(char *d, uint64_t v)
 {
 	char tmp[INT_MAX_DIGITS];
 	char *q = tmp + sizeof tmp;
@@ -322,9 +322,9 @@ static size_t fmt_i64(char *d, int64_t v)
 {
 	if (v < 0) {
 		*d = '-';
-		return 1 + fmt_u64(d + 1, (uint64_t)0 - (uint64_t)v);
+		return 1 + pf_fmt_u64(d + 1, (uint64_t)0 - (uint64_t)v);
 	}
-	return fmt_u64(d, (uint64_t)v);
+	return pf_fmt_u64(d, (uint64_t)v);
 }
 
 /* Nanoseconds to the precision. C's division truncates toward zero, as
@@ -495,7 +495,7 @@ size_t pf_fmt_float_g(char *dst, double v)
 	 * half an ulp of them: their digits are the shortest. */
 	if (a < 9007199254740992.0 && a == floor(a)) {
 		uint64_t u = (uint64_t)a;
-		nd = (int)fmt_u64(ds, u);
+		nd = (int)pf_fmt_u64(ds, u);
 		x = nd - 1;
 		while (nd > 1 && ds[nd - 1] == '0')
 			nd--;
@@ -695,7 +695,7 @@ static size_t value_len(const pf_field *f, int exact)
 	case PF_FIELD_INT:
 		return exact ? fmt_i64(tmp, f->v.i) + 1 : INT_MAX_DIGITS + 1;
 	case PF_FIELD_UINT:
-		return exact ? fmt_u64(tmp, f->v.u) + 1 : INT_MAX_DIGITS + 1;
+		return exact ? pf_fmt_u64(tmp, f->v.u) + 1 : INT_MAX_DIGITS + 1;
 	case PF_FIELD_BOOL:
 		return exact && f->v.b ? 4 : 5;
 	case PF_FIELD_STRING:
@@ -993,7 +993,7 @@ static int write_line(char **pd, const pf_point *p, enum pf_precision prec,
 			*d++ = 'i';
 			break;
 		case PF_FIELD_UINT:
-			d += fmt_u64(d, f->v.u);
+			d += pf_fmt_u64(d, f->v.u);
 			*d++ = 'u';
 			break;
 		case PF_FIELD_BOOL:

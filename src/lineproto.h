@@ -110,6 +110,10 @@ int pf_lp_write(pf_buf *out, pf_point *p, enum pf_precision prec,
  * NUL-terminated. Returns its length. dst must hold 32 bytes. */
 size_t pf_fmt_float_g(char *dst, double v);
 
+/* Writes v in decimal into dst, not terminated. Returns its length (at
+ * most 20). */
+size_t pf_fmt_u64(char *dst, uint64_t v);
+
 /* Writes a point's time, ns in precision prec, as line protocol has it
  * (e.g. 1700000000123 for ms), NUL-terminated. Returns its length. dst
  * must hold 24 bytes. */

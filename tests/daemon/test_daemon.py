@@ -192,6 +192,8 @@ schema = influxdb-prom
                   "once-real: post-relabel count equals scraped without filters")
             check(syn.get("scrape_body_size_bytes", 0) > 1000, "once-real: body size")
             check(0 < syn.get("scrape_duration_seconds", -1) < 10, "once-real: duration")
+            check(re.search(r"^scrape_duration_seconds,[^ ]*url=%s[^ ]* value=\d+\.\d{6} " % re.escape(u), out, re.M),
+                  "once-real: the duration in seconds with six decimals (microseconds): %r" % out[-600:])
             ntags = {frozenset(t.items()) for m, t, f, _ in points if t.get("url") == u}
             check(all(dict(t).get("host") for t in ntags), "once-real: every point has a host tag")
         check("starting (--once)" in err and "targets" in err, "once-real: start line logged: %r" % err[:300])
