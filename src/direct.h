@@ -52,7 +52,9 @@ typedef struct pf_direct {
 	pf_str field[3];      /* field key of an untyped, counter, gauge sample;
 			       * empty: the metric name */
 	const pf_tag *extra;  /* raw tags (pf_lp_tag_prepare()), keys ascending */
-	const pf_str *extra_text; /* ",key=value" of each of extra[] */
+	const pf_str *extra_text; /* ",key=value" of each of extra[], one after
+				   * the other in one piece (written in one
+				   * copy after the labels) */
 	size_t nextra;
 	size_t extra_bytes;   /* what they add to a line: the extra_text */
 	const pf_tag *keys;   /* label names that send the line the long way */

@@ -882,12 +882,25 @@ static inline int direct_reserved(const pf_direct *d, pf_str name)
 	return 0;
 }
 
-/* Extra tag x (one of d->extra[]) as ",key=value". */
-static inline char *direct_tag(char *w, const pf_direct *d, const pf_tag *x)
+/* Extra tag i (d->extra[i]) as ",key=value". */
+static inline char *direct_tag(char *w, const pf_direct *d, size_t i)
 {
-	const pf_str *t = &d->extra_text[x - d->extra];
+	const pf_str *t = &d->extra_text[i];
 	pf_copy_short(w, t->p, t->n);
 	return w + t->n;
+}
+
+/* Extra tags i.. (the rest, after the last label), in one copy: their
+ * texts are one piece. */
+static inline char *direct_tags_rest(char *w, const pf_direct *d, size_t i)
+{
+	if (i >= d->nextra)
+		return w;
+	const pf_str *last = &d->extra_text[d->nextra - 1];
+	const char *p = d->extra_text[i].p;
+	size_t n = (size_t)(last->p + last->n - p);
+	pf_copy_short(w, p, n);
+	return w + n;
 }
 
 static inline char *direct_label(char *w, const pf_label *l)
@@ -944,7 +957,7 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	pf_copy_short(w, meas.p, meas.n);
 	w += meas.n;
 
-	const pf_tag *x = d->extra, *xe = d->extra + d->nextra;
+	size_t x = 0, xe = d->nextra;
 	if (s[i] == '{') {
 		/* Written as read while the names ascend (exporters mostly sort
 		 * them); kept too, and sorted and written again if they do not. */
@@ -962,7 +975,7 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 			lab[nl++] = l;
 			if (sorted && l.value.n) {
 				/* Extra tags are among keys[]: none equals the name. */
-				for (; x < xe && direct_key_cmp(x->key, l.name) < 0; x++)
+				for (; x < xe && direct_key_cmp(d->extra[x].key, l.name) < 0; x++)
 					w = direct_tag(w, d, x);
 				w = direct_label(w, &l);
 			}
@@ -982,18 +995,17 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 					return 0;
 			}
 			w = wl;
-			x = d->extra;
+			x = 0;
 			for (size_t a = 0; a < nl; a++) {
 				if (lab[a].value.n == 0)
 					continue;
-				for (; x < xe && direct_key_cmp(x->key, lab[a].name) < 0; x++)
+				for (; x < xe && direct_key_cmp(d->extra[x].key, lab[a].name) < 0; x++)
 					w = direct_tag(w, d, x);
 				w = direct_label(w, &lab[a]);
 			}
 		}
 	}
-	for (; x < xe; x++)
-		w = direct_tag(w, d, x);
+	w = direct_tags_rest(w, d, x);
 	/* One space and the value, then perhaps one space and a timestamp,
 	 * up to the end of the line: a tab, a second blank or a CR makes
 	 * one of them fail to parse. */
