@@ -574,12 +574,29 @@ static int fits_as_part(const pf_queue *q, size_t n, size_t lines)
 	return n <= room && lines <= lines_room;
 }
 
+/* A buffer worth taking that does not fit the open batch of parts but
+ * fits an empty one, when the open batch is at least half full (in lines
+ * or bytes): the open batch is sealed as it is, and the buffer starts the
+ * next, instead of being copied line by line across the two (one scrape
+ * in five at 1,000 targets: 2% of the daemon's CPU). Batches then hold
+ * whole scrapes and at least half their limit. Returns whether it sealed. */
+static int seal_early(pf_queue *q, size_t n, size_t lines)
+{
+	const pf_batch *b = q->open;
+	if (b == NULL || b->parts == NULL || n > q->o.batch_bytes || lines > q->o.batch_lines)
+		return 0;
+	if (b->lines < q->o.batch_lines - b->lines && b->len < q->o.batch_bytes - b->len)
+		return 0;
+	seal(q, 1);
+	return 1;
+}
+
 int pf_queue_append_buf(pf_queue *q, pf_buf *out, size_t lines)
 {
 	int worth = worth_taking(out, lines);
 	if (worth)
 		q->parts_mode = 1; /* batches of parts from now on */
-	if (!worth || !fits_as_part(q, out->len, lines))
+	if (!worth || (!fits_as_part(q, out->len, lines) && !seal_early(q, out->len, lines)))
 		goto copy;
 	pf_batch *b = q->open;
 	if (b != NULL && b->parts == NULL) {

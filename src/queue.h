@@ -113,10 +113,11 @@ int pf_queue_append(pf_queue *q, const char *lp, size_t n, size_t lines);
 /* As pf_queue_append(q, out->data, out->len, lines), then empties out;
  * when the lines are counted, end in '\n', fill at least
  * PF_QUEUE_TAKE_MIN bytes and half of out's block, and all fit in the
- * open batch, the queue takes out's block as a part of the open batch
- * instead of copying it, and gives out another block at least as large
- * (of a delivered batch, or new; or none when out of memory: out then grows
- * anew). out's max is kept. */
+ * open batch (or in an empty one, when the open batch is at least half
+ * full: it is then sealed as it is), the queue takes out's block as a part
+ * of the open batch instead of copying it, and gives out another block at
+ * least as large (of a delivered batch, or new; or none when out of
+ * memory: out then grows anew). out's max is kept. */
 #define PF_QUEUE_TAKE_MIN (4u * 1024u)
 struct pf_buf;
 int pf_queue_append_buf(pf_queue *q, struct pf_buf *out, size_t lines);

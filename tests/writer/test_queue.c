@@ -505,24 +505,45 @@ static void test_counted(void)
 	free(t);
 }
 
-/* A's bytes, made one piece. */
-static int same_bytes(pf_batch *a, const pf_batch *b)
+/* A delivered batch of q (of at most lines and bytes): flattened, checked
+ * against the limits, its bytes appended to stream. Returns its lines. */
+static size_t deliver(pf_queue *q, pf_batch *b, size_t lines, size_t bytes, pf_buf *stream)
 {
-	pf_batch *f = pf_batch_flat(a);
+	pf_batch *f = pf_batch_flat(b);
 	CHECK(f != NULL);
 	if (f == NULL)
 		return 0;
-	int same = f->len == b->len && f->lines == b->lines && memcmp(f->data, b->data, b->len) == 0;
-	CHECK(f->parts == NULL && (a->parts != NULL || f == a));
-	if (f != a)
+	CHECK(f->lines > 0 && f->lines <= lines && f->len <= bytes && f->lines == count_nl(f));
+	CHECK(pf_buf_append(stream, f->data, f->len) == 0);
+	size_t n = f->lines;
+	if (f != b)
 		free(f);
-	return same;
+	pf_queue_done(q, b);
+	return n;
 }
 
-/* Takes give the batches, bytes and counters copies give, with the
- * scrapes' blocks going round: batches of 10 to 5,000 lines and 40 KiB to
- * 1 MiB, appends of 1 to 3,000 lines (40 KiB at most), a limit that drops
- * or none, batches delivered meanwhile. */
+/* Whether stream's lines ("m,i=N ...") come in ascending N: nothing
+ * repeated or out of order. */
+static int ascending(const pf_buf *stream)
+{
+	long prev = -1;
+	for (size_t i = 0; i < stream->len;) {
+		const char *e = memchr(stream->data + i, '\n', stream->len - i);
+		long k = atol(stream->data + i + 4);
+		if (e == NULL || k <= prev)
+			return 0;
+		prev = k;
+		i = (size_t)(e - stream->data) + 1;
+	}
+	return 1;
+}
+
+/* Takes lose, repeat and reorder nothing: the lines a queue fed by takes
+ * delivers are, in order, those a queue fed by copies delivers when nothing
+ * is dropped; with a limit that drops, every line is delivered, dropped or
+ * held exactly once, in order. Every batch within its limits. Batches of
+ * 10 to 5,000 lines and 40 KiB to 1 MiB, appends of 1 to 3,000 lines
+ * (40 KiB at most), batches delivered meanwhile, the blocks going round. */
 static void test_taken(void)
 {
 	static const size_t lines[] = { 10, 5000 };
@@ -539,8 +560,11 @@ static void test_taken(void)
 				pf_queue *qb = mk(lines[a], bytes[b], limits[l]);
 				if (!qa || !qb)
 					return;
-				pf_buf out;
+				pf_buf out, sa, sb;
 				pf_buf_init(&out, 1 << 20);
+				pf_buf_init(&sa, 64 << 20);
+				pf_buf_init(&sb, 64 << 20);
+				size_t appended = 0, got_a = 0;
 				const char *p = t, *end = t + n;
 				while (p < end) {
 					seed = seed * 1103515245u + 12345u;
@@ -554,39 +578,40 @@ static void test_taken(void)
 					CHECK(pf_queue_append(qb, p, (size_t)(e - p), m) == 0);
 					CHECK(pf_queue_append_buf(qa, &out, m) == 0);
 					CHECK(out.len == 0);
-					CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb),
-						     sizeof(pf_queue_stats)) == 0);
+					consistent(qa);
+					appended += m;
 					p = e;
 					if ((seed >> 8) % 3 == 0) {
 						pf_batch *ba = pf_queue_pop(qa), *bb = pf_queue_pop(qb);
-						CHECK((ba == NULL) == (bb == NULL));
-						if (ba && bb) {
+						if (ba) {
 							taken_batches += ba->parts != NULL;
-							CHECK(same_bytes(ba, bb));
+							got_a += deliver(qa, ba, lines[a], bytes[b], &sa);
 						}
-						if (ba)
-							pf_queue_done(qa, ba);
 						if (bb)
-							pf_queue_done(qb, bb);
+							deliver(qb, bb, lines[a], bytes[b], &sb);
 					}
 				}
 				pf_queue_cut(qa);
 				pf_queue_cut(qb);
-				CHECK(memcmp(pf_queue_get_stats(qa), pf_queue_get_stats(qb), sizeof(pf_queue_stats)) == 0);
 				pf_batch *ba, *bb;
 				while ((ba = pf_queue_pop(qa)) != NULL) {
-					bb = pf_queue_pop(qb);
-					CHECK(bb != NULL);
-					if (!bb)
-						break;
 					taken_batches += ba->parts != NULL;
-					CHECK(same_bytes(ba, bb));
-					pf_queue_done(qa, ba);
-					pf_queue_done(qb, bb);
+					got_a += deliver(qa, ba, lines[a], bytes[b], &sa);
 				}
-				CHECK(pf_queue_pop(qb) == NULL);
-				consistent(qa);
+				while ((bb = pf_queue_pop(qb)) != NULL)
+					deliver(qb, bb, lines[a], bytes[b], &sb);
+				const pf_queue_stats *st = pf_queue_get_stats(qa);
+				CHECK(st->bytes == 0 && got_a + st->dropped_lines == appended);
+				CHECK(ascending(&sa));
+				if (limits[l] > n) {
+					CHECK(st->dropped_lines == 0 && pf_queue_get_stats(qb)->dropped_lines == 0);
+					CHECK(sa.len == sb.len && memcmp(sa.data, sb.data, sa.len) == 0);
+				} else {
+					CHECK(st->dropped_lines > 0);
+				}
 				pf_buf_free(&out);
+				pf_buf_free(&sa);
+				pf_buf_free(&sb);
 				pf_queue_free(qa);
 				pf_queue_free(qb);
 			}
@@ -594,6 +619,63 @@ static void test_taken(void)
 	printf("test_taken: %zu batches of parts\n", taken_batches);
 	/* The path under test was taken (blocks coming back: test_take_rules). */
 	CHECK(taken_batches > 20);
+}
+
+/* A take that does not fit an open batch at least half full (in lines,
+ * then in bytes) seals it as it is and starts the next batch; one that
+ * does not fit a batch less than half full is copied across the two. */
+static void test_seal_early(void)
+{
+	size_t n6, n4, n7;
+	char *t6 = lines_text(0, 6000, &n6), *t4 = lines_text(0, 4000, &n4), *t7 = lines_text(4000, 11000, &n7);
+	for (int by_bytes = 0; by_bytes < 2; by_bytes++) {
+		/* Room for 10,000 lines, or for 1.5 x the 6,000 lines' bytes. */
+		pf_queue *q = by_bytes ? mk(1000000, n6 + n6 / 2, 1 << 30) : mk(10000, 64 << 20, 1 << 30);
+		pf_buf out;
+		pf_buf_init(&out, 1 << 20);
+		const char *blk[2];
+		for (int i = 0; i < 2; i++) {
+			CHECK(pf_buf_append(&out, t6, n6) == 0);
+			blk[i] = out.data;
+			CHECK(pf_queue_append_buf(q, &out, 6000) == 0);
+			CHECK(out.data != blk[i] && out.len == 0); /* taken */
+		}
+		pf_queue_cut(q);
+		for (int i = 0; i < 2; i++) {
+			pf_batch *b = pf_queue_pop(q);
+			CHECK(b && b->nparts == 1 && b->parts[0].p == blk[i] && b->lines == 6000 && b->len == n6);
+			if (b)
+				pf_queue_done(q, b);
+		}
+		CHECK(pf_queue_pop(q) == NULL);
+		pf_buf_free(&out);
+		pf_queue_free(q);
+	}
+	/* 4,000 lines of 10,000 held: 7,000 more are copied, 6,000 into the
+	 * open batch, 1,000 into the next. */
+	pf_queue *q = mk(10000, 64 << 20, 1 << 30);
+	pf_buf out;
+	pf_buf_init(&out, 1 << 20);
+	CHECK(pf_buf_append(&out, t4, n4) == 0);
+	const char *blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, 4000) == 0);
+	CHECK(out.data != blk);
+	CHECK(pf_buf_append(&out, t7, n7) == 0);
+	blk = out.data;
+	CHECK(pf_queue_append_buf(q, &out, 7000) == 0);
+	CHECK(out.data == blk && out.len == 0); /* copied */
+	pf_queue_cut(q);
+	pf_batch *b = pf_queue_pop(q), *c = pf_queue_pop(q);
+	CHECK(b && c && b->lines == 10000 && c->lines == 1000 && b->len + c->len == n4 + n7);
+	if (b)
+		pf_queue_done(q, b);
+	if (c)
+		pf_queue_done(q, c);
+	pf_buf_free(&out);
+	pf_queue_free(q);
+	free(t6);
+	free(t4);
+	free(t7);
 }
 
 /* Small or half-empty buffers are copied; a batch in one piece is not
@@ -714,6 +796,7 @@ int main(void)
 	test_counted();
 	test_taken();
 	test_take_rules();
+	test_seal_early();
 	if (failures) {
 		fprintf(stderr, "test_queue: %d failures\n", failures);
 		return 1;
