@@ -1012,16 +1012,20 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	i++;
 	size_t ve = i + pf_lp_float_span(s + i, n - i);
 	if (ve == i) {
-		/* Go's shortest form often has 16 or 17 digits: parsed once
-		 * to know it is a float, then written as the long way's
-		 * encoder writes a text it accepts, as it is. */
-		double v;
-		int lp;
+		/* Go's shortest form often has 16 or 17 digits: written as
+		 * the long way's encoder writes a text it accepts, as it is.
+		 * Line protocol's float grammar is a part of the exposition's
+		 * (pf_lp_float_text_ok() accepts no text the parser refuses),
+		 * so a text it accepts needs no strtod here; another one is
+		 * parsed, as the long way would. */
 		while (ve < n && s[ve] != ' ')
 			ve++;
-		if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 ||
-		    (!lp && !pf_lp_float_text_ok((pf_str){ s + i, ve - i })))
-			return 0;
+		if (!pf_lp_float_text_ok((pf_str){ s + i, ve - i })) {
+			double v;
+			int lp;
+			if (pf_parse_float_lp(s + i, ve - i, &v, &lp) != 0 || !lp)
+				return 0;
+		}
 	}
 	int has_ts = 0;
 	int64_t ts = 0;
