@@ -578,14 +578,15 @@ static int fits_as_part(const pf_queue *q, size_t n, size_t lines)
  * fits an empty one, when the open batch is at least half full (in lines
  * or bytes): the open batch is sealed as it is, and the buffer starts the
  * next, instead of being copied line by line across the two (one scrape
- * in five at 1,000 targets: 2% of the daemon's CPU). Batches then hold
- * whole scrapes and at least half their limit. Returns whether it sealed. */
+ * in five at 1,000 targets: 2% of the daemon's CPU). A batch sealed so
+ * holds whole scrapes and at least half its limit. Returns whether it
+ * sealed. */
 static int seal_early(pf_queue *q, size_t n, size_t lines)
 {
 	const pf_batch *b = q->open;
 	if (b == NULL || b->parts == NULL || n > q->o.batch_bytes || lines > q->o.batch_lines)
 		return 0;
-	if (b->lines < q->o.batch_lines - b->lines && b->len < q->o.batch_bytes - b->len)
+	if (b->lines < q->o.batch_lines / 2 && b->len < q->o.batch_bytes / 2)
 		return 0;
 	seal(q, 1);
 	return 1;

@@ -550,8 +550,8 @@ static int on_data(void *ud, const char *p, size_t n)
  * tags. Returns the lines it wrote. */
 static size_t synthetic(slot *sl, int up, double dur, uint64_t scraped, uint64_t kept, uint64_t body)
 {
-	/* Written by hand: snprintf's %f cost as much as a tenth of the
-	 * scrape's HTTP set-up. The duration in microseconds, "S.UUUUUU". */
+	/* Written by hand: snprintf's %f was 0.6% of the daemon's CPU at
+	 * 1,000 targets. The duration from microseconds, "S.UUUUUU". */
 	char text[512], *w = text;
 	uint64_t us = dur > 0 && dur < 1e12 ? (uint64_t)(dur * 1e6 + 0.5) : 0;
 #define PUT(s) (memcpy(w, s, sizeof(s) - 1), w += sizeof(s) - 1)
