@@ -961,23 +961,28 @@ static int direct_line(pf_parser *p, const char *s, size_t n)
 	if (s[i] == '{') {
 		/* Written as read while the names ascend (exporters mostly sort
 		 * them); kept too, and sorted and written again if they do not. */
-		pf_label lab[DIRECT_LABELS], l;
+		/* Each label is read into its place in lab[], not into a
+		 * local copied there: the copy's 16-byte loads of what was
+		 * just stored 8 bytes at a time stalled on store forwarding
+		 * (perf: 7% of the pipeline's time on the one load). */
+		pf_label lab[DIRECT_LABELS + 1], l;
 		size_t nl = 0;
 		int sorted = 1, r;
 		unsigned cls;
 		char *wl = w;
 		i++;
-		while ((r = plain_label_next(s, n, &i, &l, &cls)) > 0) {
-			if (cls || nl == DIRECT_LABELS || direct_reserved(d, l.name))
+		while ((r = plain_label_next(s, n, &i, &lab[nl], &cls)) > 0) {
+			const pf_label *cur = &lab[nl];
+			if (cls || nl == DIRECT_LABELS || direct_reserved(d, cur->name))
 				return 0;
-			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, l.name) >= 0)
+			if (nl > 0 && direct_key_cmp(lab[nl - 1].name, cur->name) >= 0)
 				sorted = 0;
-			lab[nl++] = l;
-			if (sorted && l.value.n) {
+			nl++;
+			if (sorted && cur->value.n) {
 				/* Extra tags are among keys[]: none equals the name. */
-				for (; x < xe && direct_key_cmp(d->extra[x].key, l.name) < 0; x++)
+				for (; x < xe && direct_key_cmp(d->extra[x].key, cur->name) < 0; x++)
 					w = direct_tag(w, d, x);
-				w = direct_label(w, &l);
+				w = direct_label(w, cur);
 			}
 		}
 		if (r < 0 || i + 1 >= n || s[i] != ' ')
