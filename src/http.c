@@ -74,6 +74,7 @@
 #include <curl/curl.h>
 
 #include "gzip.h"
+#include "h1post.h"
 #include "hash.h"
 #include "log.h"
 #include "pf_version.h"
@@ -241,6 +242,7 @@ struct pf_http {
 	size_t nspare;
 	pf_http_xfer *free_xfers; /* ended transfers' structs, through next */
 	size_t nfree_xfers;
+	pf_h1 *h1;          /* plain-HTTP POSTs (h1post.h); NULL if it could not be made */
 	uint64_t shapes;    /* pf_http_shape() handed out */
 	uint64_t again;     /* requests set up on a spare of their shape */
 };
@@ -1474,10 +1476,29 @@ out:
 	return ret;
 }
 
+static int curl_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer);
+
+/* A redirect answered to an h1post request: libcurl takes it from there. */
+static int h1_fallback(void *arg, const pf_http_req *req)
+{
+	return curl_get(arg, req, NULL);
+}
+
 int pf_http_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer)
 {
 	if (!h || !req || !req->url || !req->on_done)
 		return -EINVAL;
+	if (h->closing)
+		return -ECANCELED;
+	/* A POST on plain HTTP goes without libcurl (h1post.h), unless the
+	 * caller wants a handle to cancel it by. */
+	if (h->h1 && xfer == NULL && pf_h1_takes(req))
+		return pf_h1_post(h->h1, req);
+	return curl_get(h, req, xfer);
+}
+
+static int curl_get(pf_http *h, const pf_http_req *req, pf_http_xfer **xfer)
+{
 	if (h->closing)
 		return -ECANCELED;
 	pf_http_xfer *x = xfer_get(h);
@@ -1629,6 +1650,14 @@ static void kick(pf_http *h)
 	(void)uv_timer_start(&h->kick, on_kick, 0, 0);
 }
 
+static void h1_closed(void *ud)
+{
+	pf_http *h = ud;
+	h->h1 = NULL;
+	h->live_handles--;
+	maybe_free(h);
+}
+
 void pf_http_close(pf_http *h, void (*done)(void *ud), void *ud)
 {
 	if (!h || h->closing)
@@ -1636,6 +1665,8 @@ void pf_http_close(pf_http *h, void (*done)(void *ud), void *ud)
 	h->closing = 1;
 	h->close_done = done;
 	h->close_ud = ud;
+	if (h->h1)
+		pf_h1_close(h->h1, h1_closed, h);
 	kick(h);
 }
 
@@ -1700,6 +1731,10 @@ pf_http *pf_http_new(uv_loop_t *loop)
 	(void)uv_idle_init(loop, &h->resume); /* cannot fail */
 	h->resume.data = h;
 	h->live_handles++;
+	/* Without it every POST goes through libcurl. */
+	h->h1 = pf_h1_new(loop, h1_fallback, h);
+	if (h->h1)
+		h->live_handles++;
 	return h;
 fail:
 	if (h && h->multi)
