@@ -238,12 +238,12 @@ static int build(req *r)
 	}
 	snprintf(r->port, sizeof r->port, "%lu", port);
 	r->host = malloc((size_t)(he - hs) + 1);
-	r->origin = malloc((size_t)(he - hs) + 8);
+	r->origin = malloc((size_t)(he - hs) + 10); /* "[host]:65535" */
 	if (!r->host || !r->origin)
 		return -ENOMEM;
 	memcpy(r->host, hs, (size_t)(he - hs));
 	r->host[he - hs] = '\0';
-	snprintf(r->origin, (size_t)(he - hs) + 8, "%s:%lu", r->host, port);
+	snprintf(r->origin, (size_t)(he - hs) + 10, strchr(r->host, ':') ? "[%s]:%lu" : "%s:%lu", r->host, port);
 
 	const char *path = e;
 	size_t plen = strcspn(path, "#");
