@@ -5,7 +5,7 @@
  * A request (struct req) runs on one connection (struct conn) at a time:
  * conn_get() takes an idle one of its origin or makes one (resolve,
  * connect, trying each address), send_req() writes the head and the body
- * in one uv_write, and on_read() parses the answer as it comes (parse()).
+ * in one uv_write, and on_read() feeds the answer to h1answer.h as it comes.
  * complete() hands the connection back to the idle list or closes it,
  * then calls on_done. The request's timer runs its timeout and also
  * reports, from the loop, a failure found while starting it.
@@ -22,15 +22,13 @@
 
 #include <curl/curl.h>
 
+#include "h1answer.h"
 #include "pf_version.h"
 
 #define H1_IDLE_MAX 8           /* idle connections kept per origin */
 #define H1_IDLE_MS 60000        /* an idle connection older than this is closed, not reused */
-#define H1_HEAD_MAX 16384       /* status line and headers of an answer */
 #define H1_READ_BUF 16384
 
-enum body_mode { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
-enum chunk_state { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER };
 
 typedef struct conn conn;
 typedef struct req req;
@@ -79,22 +77,10 @@ struct req {
 	int fail_code;          /* CURLE_* of a failure to report from the timer */
 	char fail[200];
 	/* the answer */
-	uint64_t resp_bytes;    /* bytes of the answer read */
-	char head_in[H1_HEAD_MAX];
-	size_t head_in_len;
-	int in_body;
-	long status;
-	int http10, conn_close, keep_alive;
-	enum body_mode mode;
-	uint64_t left;          /* BODY_LENGTH, CH_DATA: bytes to come */
-	enum chunk_state ch;
-	int ch_digits;
-	uint64_t body_seen;
+	pf_h1_answer ans;
+	long status;            /* the final answer's, 0 if none */
+	uint64_t body_seen;     /* its body bytes */
 	int header_called, aborted, too_big;
-	char reason[64];
-	char retry_after[64];
-	char location[1024];
-	char ctype[128];
 	char err_body[PF_HTTP_ERR_BODY];
 	size_t err_body_len;
 };
@@ -432,131 +418,25 @@ static void finish(req *r, int reusable)
 		res.body_bytes = res.ok ? r->body_seen : 0;
 		if (!res.ok) {
 			int n = snprintf(res.error, sizeof res.error, "HTTP %ld", r->status);
-			if (r->reason[0] && n > 0 && (size_t)n < sizeof res.error)
-				snprintf(res.error + n, sizeof res.error - (size_t)n, " %s", r->reason);
+			if (r->ans.reason[0] && n > 0 && (size_t)n < sizeof res.error)
+				snprintf(res.error + n, sizeof res.error - (size_t)n, " %s", r->ans.reason);
 			if (r->err_body_len) {
 				res.err_body = r->err_body;
 				res.err_body_len = r->err_body_len;
 			}
 		}
 	}
-	memcpy(res.retry_after, r->retry_after, sizeof res.retry_after);
+	memcpy(res.retry_after, r->ans.retry_after, sizeof res.retry_after);
 	r->q.on_done(r->q.ud, &res);
 	uv_close((uv_handle_t *)&r->timer, req_closed);
 }
 
 /* ---- the answer ---- */
 
-static int ieq(const char *a, size_t an, const char *b)
-{
-	size_t bn = strlen(b);
-	return an == bn && strncasecmp(a, b, an) == 0;
-}
-
-/* Copies v[0..n) trimmed into dst (cap). */
-static void keep(char *dst, size_t cap, const char *v, size_t n)
-{
-	while (n && (*v == ' ' || *v == '\t'))
-		v++, n--;
-	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
-		n--;
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, v, n);
-	dst[n] = '\0';
-}
-
-/* Whether the comma-separated list s has the token t (any case). */
-static int has_token(const char *s, const char *t)
-{
-	size_t tn = strlen(t);
-	while (*s) {
-		while (*s == ' ' || *s == '\t' || *s == ',')
-			s++;
-		size_t n = strcspn(s, ", \t");
-		if (n == tn && strncasecmp(s, t, n) == 0)
-			return 1;
-		s += n;
-	}
-	return 0;
-}
-
-/* Parses r->head_in (complete, ends with a blank line). Returns 0 or -1
- * (not an HTTP/1.x answer). */
-static int parse_head(req *r)
-{
-	char *s = r->head_in, *end = s + r->head_in_len;
-	char *eol = memchr(s, '\n', (size_t)(end - s));
-	if (!eol || end - s < 12 || strncmp(s, "HTTP/1.", 7) != 0 || s[8] != ' ')
-		return -1;
-	r->http10 = s[7] == '0';
-	char *st = s + 9;
-	if (st[0] < '1' || st[0] > '9' || st[1] < '0' || st[1] > '9' || st[2] < '0' || st[2] > '9')
-		return -1;
-	r->status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
-	keep(r->reason, sizeof r->reason, st + 3, (size_t)(eol - st - 3));
-	r->conn_close = 0;
-	r->keep_alive = 0;
-	r->retry_after[0] = r->location[0] = r->ctype[0] = '\0';
-	int chunked = 0, have_len = 0;
-	uint64_t len = 0;
-	for (char *l = eol + 1; l < end;) {
-		char *le = memchr(l, '\n', (size_t)(end - l));
-		if (!le)
-			break;
-		char *c = memchr(l, ':', (size_t)(le - l));
-		if (c) {
-			size_t nl = (size_t)(c - l);
-			const char *v = c + 1;
-			size_t vn = (size_t)(le - v);
-			char tmp[128];
-			if (ieq(l, nl, "content-length")) {
-				keep(tmp, sizeof tmp, v, vn);
-				char *e2;
-				errno = 0;
-				unsigned long long x = strtoull(tmp, &e2, 10);
-				if (*e2 != '\0' || errno != 0 || tmp[0] == '\0' || tmp[0] == '-')
-					return -1;
-				len = x;
-				have_len = 1;
-			} else if (ieq(l, nl, "transfer-encoding")) {
-				keep(tmp, sizeof tmp, v, vn);
-				size_t tl = strlen(tmp);
-				chunked = tl >= 7 && strcasecmp(tmp + tl - 7, "chunked") == 0;
-			} else if (ieq(l, nl, "connection")) {
-				keep(tmp, sizeof tmp, v, vn);
-				if (has_token(tmp, "close"))
-					r->conn_close = 1;
-				if (has_token(tmp, "keep-alive"))
-					r->keep_alive = 1;
-			} else if (ieq(l, nl, "retry-after")) {
-				keep(r->retry_after, sizeof r->retry_after, v, vn);
-			} else if (ieq(l, nl, "location")) {
-				keep(r->location, sizeof r->location, v, vn);
-			} else if (ieq(l, nl, "content-type")) {
-				keep(r->ctype, sizeof r->ctype, v, vn);
-			}
-		}
-		l = le + 1;
-	}
-	if (r->status == 204 || r->status == 304 || r->status < 200)
-		r->mode = BODY_NONE;
-	else if (chunked)
-		r->mode = BODY_CHUNKED;
-	else if (have_len)
-		r->mode = len ? BODY_LENGTH : BODY_NONE;
-	else
-		r->mode = BODY_CLOSE;
-	r->left = len;
-	r->ch = CH_SIZE;
-	r->ch_digits = 0;
-	return 0;
-}
-
 static int reusable(const req *r)
 {
-	return r->written && !r->write_err && r->mode != BODY_CLOSE && !r->conn_close &&
-	       (!r->http10 || r->keep_alive);
+	return r->written && !r->write_err && r->ans.body != PF_H1_CLOSE && !r->ans.conn_close &&
+	       (!r->ans.http10 || r->ans.keep_alive);
 }
 
 /* A redirect: the request again, to the resolved Location, by the
@@ -564,12 +444,12 @@ static int reusable(const req *r)
  * without on_done). */
 static int redirect(req *r)
 {
-	if (!r->location[0] || !r->c->fallback)
+	if (!r->ans.location[0] || !r->c->fallback)
 		return 0;
 	CURLU *u = curl_url();
 	char *to = NULL;
 	int ok = u && curl_url_set(u, CURLUPART_URL, r->q.url, 0) == CURLUE_OK &&
-		 curl_url_set(u, CURLUPART_URL, r->location, 0) == CURLUE_OK &&
+		 curl_url_set(u, CURLUPART_URL, r->ans.location, 0) == CURLUE_OK &&
 		 curl_url_get(u, CURLUPART_URL, &to, 0) == CURLUE_OK;
 	int taken = 0;
 	if (ok) {
@@ -579,7 +459,7 @@ static int redirect(req *r)
 	}
 	if (!taken)
 		set_fail(r, CURLE_TOO_MANY_REDIRECTS, "redirected to %s%s: the request could not follow it",
-			 r->location, "");
+			 r->ans.location, "");
 	curl_free(to);
 	curl_url_cleanup(u);
 	return taken;
@@ -589,7 +469,7 @@ static int redirect(req *r)
 static void answered(req *r)
 {
 	int again = reusable(r);
-	if (r->status >= 300 && r->status < 400 && r->status != 304 && r->status != 300 && r->location[0]) {
+	if (r->status >= 300 && r->status < 400 && r->status != 304 && r->status != 300 && r->ans.location[0]) {
 		if (redirect(r)) {
 			/* The fallback calls on_done: end r quietly. */
 			r->done = 1;
@@ -606,8 +486,11 @@ static void answered(req *r)
 	finish(r, again);
 }
 
-static void body_bytes(req *r, const char *p, size_t n)
+/* The answer's body bytes: on_data's (2xx, up to max_body), else the
+ * error body's first PF_HTTP_ERR_BODY. */
+static void on_body(void *ud, const char *p, size_t n)
 {
+	req *r = ud;
 	r->body_seen += n;
 	if (r->status >= 200 && r->status < 300) {
 		if (r->q.max_body && r->body_seen > r->q.max_body) {
@@ -625,161 +508,17 @@ static void body_bytes(req *r, const char *p, size_t n)
 	r->err_body_len += n;
 }
 
-static int hexval(char ch)
+/* The final answer's head is in. */
+static void on_head(void *ud)
 {
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch = (char)(ch | 0x20);
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Feeds the answer's bytes. Returns 1 when it is complete, 0 for more,
- * -1 when it is not HTTP (r->fail set). */
-static int parse(req *r, const char *p, size_t n)
-{
-	r->resp_bytes += n;
-	while (n > 0) {
-		if (!r->in_body) {
-			size_t room = sizeof r->head_in - 1 - r->head_in_len;
-			size_t take = 0;
-			int whole = 0;
-			/* Up to the blank line that ends the head. */
-			while (take < n && take < room) {
-				char ch = p[take++];
-				r->head_in[r->head_in_len++] = ch;
-				if (ch == '\n' && r->head_in_len >= 2 &&
-				    (r->head_in[r->head_in_len - 2] == '\n' ||
-				     (r->head_in_len >= 3 && r->head_in[r->head_in_len - 2] == '\r' &&
-				      r->head_in[r->head_in_len - 3] == '\n'))) {
-					whole = 1;
-					break;
-				}
-			}
-			p += take;
-			n -= take;
-			if (!whole) {
-				if (r->head_in_len >= sizeof r->head_in - 1) {
-					set_fail(r, CURLE_WEIRD_SERVER_REPLY, "the answer's headers are over %s bytes%s",
-						 "16384", "");
-					return -1;
-				}
-				return 0;
-			}
-			r->head_in[r->head_in_len] = '\0';
-			if (parse_head(r) != 0) {
-				set_fail(r, CURLE_WEIRD_SERVER_REPLY, "not an HTTP/1.x answer%s%s", "", "");
-				return -1;
-			}
-			r->head_in_len = 0;
-			if (r->status < 200)
-				continue; /* 1xx: the real answer follows */
-			if (r->status >= 200 && r->status < 300 && r->q.on_header && !r->header_called) {
-				r->header_called = 1;
-				if (r->q.on_header(r->q.ud, r->status, r->ctype[0] ? r->ctype : NULL) != 0)
-					r->aborted = 1;
-			}
-			if (r->mode == BODY_NONE)
-				return 1;
-			r->in_body = 1;
-			continue;
-		}
-		switch (r->mode) {
-		case BODY_LENGTH: {
-			size_t take = n < r->left ? n : (size_t)r->left;
-			body_bytes(r, p, take);
-			p += take;
-			n -= take;
-			r->left -= take;
-			if (r->left == 0)
-				return 1;
-			break;
-		}
-		case BODY_CLOSE:
-			body_bytes(r, p, n);
-			n = 0;
-			break;
-		case BODY_CHUNKED:
-			while (n > 0) {
-				char ch = *p;
-				if (r->ch == CH_DATA) {
-					size_t take = n < r->left ? n : (size_t)r->left;
-					body_bytes(r, p, take);
-					p += take;
-					n -= take;
-					r->left -= take;
-					if (r->left == 0)
-						r->ch = CH_DATA_CR;
-					continue;
-				}
-				p++;
-				n--;
-				switch (r->ch) {
-				case CH_SIZE:
-					if (hexval(ch) >= 0 && r->ch_digits < 15) {
-						r->left = r->left * 16 + (uint64_t)hexval(ch);
-						r->ch_digits++;
-						break;
-					}
-					if (r->ch_digits == 0)
-						goto bad_chunk;
-					if (ch == ';' || ch == ' ' || ch == '\t')
-						r->ch = CH_EXT;
-					else if (ch == '\r')
-						r->ch = CH_SIZE_LF;
-					else if (ch == '\n')
-						goto size_done;
-					else
-						goto bad_chunk;
-					break;
-				case CH_EXT:
-					if (ch == '\n')
-						goto size_done;
-					break;
-				case CH_SIZE_LF:
-					if (ch != '\n')
-						goto bad_chunk;
-				size_done:
-					r->ch_digits = 0;
-					r->ch = r->left ? CH_DATA : CH_TRAILER;
-					r->head_in_len = 0;
-					break;
-				case CH_DATA_CR:
-				case CH_DATA_LF:
-					if (ch == '\r' && r->ch == CH_DATA_CR) {
-						r->ch = CH_DATA_LF;
-						break;
-					}
-					if (ch != '\n') /* CRLF, or a bare LF */
-						goto bad_chunk;
-					r->ch = CH_SIZE;
-					r->left = 0;
-					break;
-				case CH_TRAILER:
-					/* Lines up to an empty one; head_in_len counts
-					 * the current line's bytes. */
-					if (ch == '\n') {
-						if (r->head_in_len == 0)
-							return 1;
-						r->head_in_len = 0;
-					} else if (ch != '\r') {
-						r->head_in_len++;
-					}
-					break;
-				case CH_DATA:
-					break;
-				}
-			}
-			break;
-		case BODY_NONE:
-			return 1;
-		}
+	req *r = ud;
+	r->status = r->ans.status;
+	if (r->status >= 200 && r->status < 300 && r->q.on_header && !r->header_called) {
+		r->header_called = 1;
+		if (r->q.on_header(r->q.ud, r->status, r->ans.ctype[0] ? r->ans.ctype : NULL) != 0)
+			r->aborted = 1;
 	}
-	return 0;
-bad_chunk:
-	set_fail(r, CURLE_RECV_ERROR, "a malformed chunk in the answer%s%s", "", "");
-	return -1;
 }
-
 
 /* ---- connections ---- */
 
@@ -827,11 +566,11 @@ static void conn_failed(conn *cn, int e)
 	conn_close(cn);
 	if (!r || r->done)
 		return;
-	if (e == UV_EOF && r->in_body && r->mode == BODY_CLOSE) {
+	if (e == UV_EOF && pf_h1_answer_ends_at_eof(&r->ans)) {
 		answered(r); /* the body ends with the connection */
 		return;
 	}
-	if (was_used && r->resp_bytes == 0 && !r->retried && !r->c->closing) {
+	if (was_used && r->ans.bytes == 0 && !r->retried && !r->c->closing) {
 		/* A kept connection the server had closed: once more on a
 		 * new one. */
 		r->retried = 1;
@@ -840,9 +579,9 @@ static void conn_failed(conn *cn, int e)
 		start_on_new(r);
 		return;
 	}
-	if (r->write_err && r->resp_bytes == 0)
+	if (r->write_err && r->ans.bytes == 0)
 		set_fail(r, CURLE_SEND_ERROR, "Send failure: %s%s", uv_strerror(r->write_err), "");
-	else if (e == UV_EOF && r->resp_bytes == 0)
+	else if (e == UV_EOF && r->ans.bytes == 0)
 		set_fail(r, CURLE_GOT_NOTHING, "Empty reply from server%s%s", "", "");
 	else if (e == UV_EOF)
 		set_fail(r, CURLE_PARTIAL_FILE, "the connection closed before the end of the answer%s%s", "", "");
@@ -874,8 +613,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		conn_failed(cn, (int)nread);
 		return;
 	}
-	int rc = parse(r, b->base, (size_t)nread);
+	int rc = pf_h1_answer_feed(&r->ans, b->base, (size_t)nread, on_head, on_body, r);
 	if (rc < 0) {
+		set_fail(r, r->ans.bad_head ? CURLE_WEIRD_SERVER_REPLY : CURLE_RECV_ERROR, "%s", r->ans.error);
 		r->status = 0;
 		finish(r, 0);
 	} else if (r->too_big || r->aborted) {
@@ -904,9 +644,10 @@ static void send_req(req *r)
 {
 	conn *cn = r->cn;
 	cn->uses++;
-	r->in_body = 0;
-	r->head_in_len = 0;
-	r->resp_bytes = 0;
+	pf_h1_answer_init(&r->ans);
+	r->status = 0;
+	r->body_seen = 0;
+	r->err_body_len = 0;
 	r->header_called = 0;
 	int e = 0;
 	if (!cn->reading) {
