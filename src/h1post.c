@@ -3,12 +3,15 @@
  * h1post.h).
  *
  * A request (struct req) runs on one connection (struct conn) at a time:
- * conn_get() takes an idle one of its origin or makes one (resolve,
- * connect, trying each address), send_req() writes the head and the body
- * in one uv_write, and on_read() feeds the answer to h1answer.h as it comes.
- * complete() hands the connection back to the idle list or closes it,
- * then calls on_done. The request's timer runs its timeout and also
- * reports, from the loop, a failure found while starting it.
+ * idle_get() takes an idle one of its origin, else start_on_new() makes
+ * one (resolve, then connect, trying each address), send_req() writes the
+ * head and the body in one uv_write, and on_read() feeds the answer to
+ * h1answer.h as it comes. finish() hands the connection back to the idle
+ * list or closes it, then calls on_done. The request's timer runs its
+ * timeout and also reports, from the loop, a failure found while starting
+ * it (fail_soon()). A request holds one handle (its timer), a connection
+ * one (its TCP handle); pf_h1 counts them in `live` and frees itself when
+ * it is closing and the last one has gone through its close callback.
  */
 #include "h1post.h"
 
@@ -28,7 +31,6 @@
 #define H1_IDLE_MAX 8           /* idle connections kept per origin */
 #define H1_IDLE_MS 60000        /* an idle connection older than this is closed, not reused */
 #define H1_READ_BUF 16384
-
 
 typedef struct conn conn;
 typedef struct req req;
@@ -74,7 +76,7 @@ struct req {
 	int write_err;          /* uv error of the write, 0 if none */
 	int timed_out;
 	int done;
-	int fail_code;          /* CURLE_* of a failure to report from the timer */
+	int fail_code;          /* CURLE_* of a failure, 0 if none */
 	char fail[200];
 	/* the answer */
 	pf_h1_answer ans;
