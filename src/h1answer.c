@@ -158,6 +158,19 @@ static void body(pf_h1_answer *a, const char *p, size_t n, void (*on_body)(void 
 		on_body(ud, p, n);
 }
 
+/* Up to a->left body bytes of *p (n of them), handed over and passed;
+ * returns what is left of a->left. */
+static uint64_t take_left(pf_h1_answer *a, const char **p, size_t *n, void (*on_body)(void *, const char *, size_t),
+			  void *ud)
+{
+	size_t take = *n < a->left ? *n : (size_t)a->left;
+	body(a, *p, take, on_body, ud);
+	*p += take;
+	*n -= take;
+	a->left -= take;
+	return a->left;
+}
+
 /* The chunked body's bytes. Returns 1 at its end, 0 for more, -1. */
 static int chunked(pf_h1_answer *a, const char **pp, size_t *np, void (*on_body)(void *, const char *, size_t),
 		   void *ud)
@@ -167,12 +180,7 @@ static int chunked(pf_h1_answer *a, const char **pp, size_t *np, void (*on_body)
 	int ret = 0;
 	while (n > 0 && ret == 0) {
 		if (a->ch == CH_DATA) {
-			size_t take = n < a->left ? n : (size_t)a->left;
-			body(a, p, take, on_body, ud);
-			p += take;
-			n -= take;
-			a->left -= take;
-			if (a->left == 0)
+			if (take_left(a, &p, &n, on_body, ud) == 0)
 				a->ch = CH_DATA_CR;
 			continue;
 		}
@@ -286,16 +294,10 @@ int pf_h1_answer_feed(pf_h1_answer *a, const char *p, size_t n, void (*on_head)(
 			continue;
 		}
 		switch (a->body) {
-		case PF_H1_LENGTH: {
-			size_t take = n < a->left ? n : (size_t)a->left;
-			body(a, p, take, on_body, ud);
-			p += take;
-			n -= take;
-			a->left -= take;
-			if (a->left == 0)
+		case PF_H1_LENGTH:
+			if (take_left(a, &p, &n, on_body, ud) == 0)
 				return 1;
 			break;
-		}
 		case PF_H1_CLOSE:
 			body(a, p, n, on_body, ud);
 			n = 0;

@@ -296,9 +296,9 @@ static void h1_unref(pf_h1 *c)
 	}
 }
 
-static void req_free(req *r)
+/* r's memory (not its handles). */
+static void req_drop(req *r)
 {
-	pf_h1 *c = r->c;
 	if (r->ai)
 		uv_freeaddrinfo(r->ai);
 	free(r->copy);
@@ -307,6 +307,12 @@ static void req_free(req *r)
 	free(r->head);
 	free(r->bufs);
 	free(r);
+}
+
+static void req_free(req *r)
+{
+	pf_h1 *c = r->c;
+	req_drop(r);
 	h1_unref(c);
 }
 
@@ -898,12 +904,7 @@ int pf_h1_post(pf_h1 *c, const pf_http_req *q)
 		ret = uv_timer_init(c->loop, &r->timer) == 0 ? 0 : -ENOMEM;
 	}
 	if (ret != 0) {
-		free(r->copy);
-		free(r->host);
-		free(r->origin);
-		free(r->head);
-		free(r->bufs);
-		free(r);
+		req_drop(r);
 		return ret;
 	}
 	c->live++;
