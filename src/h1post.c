@@ -160,7 +160,7 @@ static int copy_req(req *r, const pf_http_req *q)
 static void authority(const char *url, const char **a, const char **e)
 {
 	*a = url + 7;
-	*e = *a + strcspn(*a, "/?#");
+	*e = url + pf_http_origin_len(url);
 }
 
 int pf_h1_takes(const pf_http_req *q)

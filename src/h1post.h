@@ -36,8 +36,8 @@
  * Errors carry the curl code the same failure has in http.c (the writer
  * tells a transport failure from an HTTP answer by curl_code != 0) and a
  * message in the same words: "HTTP 500 Internal Server Error", "timed out
- * after 1000 ms waiting for the response", "Failed to connect to host port
- * 8086: connection refused", "Recv failure: connection reset by peer".
+ * after 1000 ms waiting for the response", "Failed to connect to
+ * influx:8086: connection refused", "Recv failure: connection reset by peer".
  *
  * Ownership: pf_h1 owns its connections, their handles and its requests;
  * a request copies the strings of pf_http_req it needs and borrows the

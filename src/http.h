@@ -1,6 +1,7 @@
 /*
  * http.h: HTTP GETs and POSTs on a libuv loop through libcurl's multi
- * interface.
+ * interface; a POST to an http:// URL goes by h1post.h instead (the same
+ * request, callbacks and results), unless the caller asks for a handle.
  *
  * The only module that knows both libcurl and libuv: curl's sockets are
  * watched with uv_poll handles and its timeout with one uv_timer, as in
