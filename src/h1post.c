@@ -386,15 +386,22 @@ static void set_fail(req *r, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Ends r: its connection released, on_done called, its timer closed. */
-static void finish(req *r, int reusable)
+/* Takes r out of play: its connection released, its timer stopped; the
+ * caller then closes the timer (which frees r). */
+static void retire(req *r, int reusable)
 {
-	if (r->done)
-		return;
 	r->done = 1;
 	release(r, reusable);
 	uv_timer_stop(&r->timer);
 	req_unlink(r);
+}
+
+/* Ends r: retired, on_done called, its timer closed. */
+static void finish(req *r, int reusable)
+{
+	if (r->done)
+		return;
+	retire(r, reusable);
 	pf_http_result res;
 	memset(&res, 0, sizeof res);
 	res.total_s = (double)(uv_now(r->c->loop) - r->start_ms) / 1000.0;
@@ -466,8 +473,8 @@ static int redirect(req *r)
 		taken = r->c->fallback(r->c->arg, &q) == 0;
 	}
 	if (!taken)
-		set_fail(r, CURLE_TOO_MANY_REDIRECTS, "redirected to %s%s: the request could not follow it",
-			 r->ans.location, "");
+		set_fail(r, CURLE_TOO_MANY_REDIRECTS, "redirected to %s, which could not be followed",
+			 r->ans.location);
 	curl_free(to);
 	curl_url_cleanup(u);
 	return taken;
@@ -480,10 +487,7 @@ static void answered(req *r)
 	if (r->status >= 300 && r->status < 400 && r->status != 304 && r->status != 300 && r->ans.location[0]) {
 		if (redirect(r)) {
 			/* The fallback calls on_done: end r quietly. */
-			r->done = 1;
-			release(r, again);
-			uv_timer_stop(&r->timer);
-			req_unlink(r);
+			retire(r, again);
 			uv_close((uv_handle_t *)&r->timer, req_closed);
 			return;
 		}
@@ -588,13 +592,13 @@ static void conn_failed(conn *cn, int e)
 		return;
 	}
 	if (r->write_err && r->ans.bytes == 0)
-		set_fail(r, CURLE_SEND_ERROR, "Send failure: %s%s", uv_strerror(r->write_err), "");
+		set_fail(r, CURLE_SEND_ERROR, "Send failure: %s", uv_strerror(r->write_err));
 	else if (e == UV_EOF && r->ans.bytes == 0)
-		set_fail(r, CURLE_GOT_NOTHING, "Empty reply from server%s%s", "", "");
+		set_fail(r, CURLE_GOT_NOTHING, "Empty reply from server");
 	else if (e == UV_EOF)
-		set_fail(r, CURLE_PARTIAL_FILE, "the connection closed before the end of the answer%s%s", "", "");
+		set_fail(r, CURLE_PARTIAL_FILE, "the connection closed before the end of the answer");
 	else
-		set_fail(r, CURLE_RECV_ERROR, "Recv failure: %s%s", uv_strerror(e), "");
+		set_fail(r, CURLE_RECV_ERROR, "Recv failure: %s", uv_strerror(e));
 	r->status = 0;
 	finish(r, 0);
 }
@@ -668,7 +672,7 @@ static void send_req(req *r)
 	if (e != 0) {
 		/* Reported from the loop: this may run inside pf_h1_post(). */
 		conn_close(cn);
-		set_fail(r, CURLE_SEND_ERROR, "Send failure: %s%s", uv_strerror(e), "");
+		set_fail(r, CURLE_SEND_ERROR, "Send failure: %s", uv_strerror(e));
 		fail_soon(r);
 	}
 }
