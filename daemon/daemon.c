@@ -609,6 +609,12 @@ static void reload(daemon *d, const char *why, int hup)
 	 * their timestamps are of another precision. */
 	pf_sched_stop(old->sched);
 	add_sched_stats(&d->sched_base, pf_sched_get_stats(old->sched));
+	/* The targets kept take their next tick from the old schedule: none
+	 * loses the tick at the reload's instant or gets it twice. */
+	long kept = pf_sched_follow(g->sched, old->sched);
+	if (kept < 0)
+		pf_log(PF_LOG_WARN, NULL, "reload: %s; the targets start from the clock (a tick due at this "
+		       "instant may be skipped or run twice)", uv_strerror((int)kept));
 	if (cfg_precision(c) != cfg_precision(old->cr->cfg) && running_total(d) > 0) {
 		pf_log(PF_LOG_WARN, NULL, "reload: the precision changed: cancelling %zu scrape%s of the previous "
 		       "configuration still running; their data is not written", running_total(d),

@@ -84,6 +84,19 @@ void pf_sched_done(pf_sched *s, size_t id);
  * pf_sched_start). */
 void pf_sched_flush(pf_sched *s);
 
+/* Before pf_sched_start() of a reload's new schedule s: each target of s
+ * that old (flushed and stopped) also had, with the same job, URL and
+ * interval, takes its next tick from old instead of from the wall clock.
+ * The two schedules then agree on which tick was old's last, to the
+ * millisecond: computed afresh, the loop-to-wall mapping may differ by a
+ * millisecond or two between the two (each clock is read in whole ms), and
+ * a target falling due at the reload's instant would lose that tick or get
+ * it twice. Other targets start from the wall clock (pf_sched_start).
+ * Prometheus keeps an unchanged target's scrape loop across a reload to
+ * the same effect. Returns how many targets follow old, or a negative
+ * errno (then none does). */
+long pf_sched_follow(pf_sched *s, const pf_sched *old);
+
 /* Stops every timer and forgets waiting ticks, counting those that waited
  * for a slot as late; running scrapes go on. */
 void pf_sched_stop(pf_sched *s);
