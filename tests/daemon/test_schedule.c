@@ -176,7 +176,7 @@ static uint64_t run_reload(fake *f, size_t n, int flush, uint64_t run_ms, pf_sch
 			uint64_t gap = f->at[i][k] - f->at[i][k - 1];
 			if (gap > worst)
 				worst = gap;
-			CHECK(gap > 1000 - slack - 200, "reload: target %zu started twice %llu ms apart", i,
+			CHECK(gap > 1000 - slack - 400, "reload: target %zu started twice %llu ms apart", i,
 			      (unsigned long long)gap);
 		}
 	}
@@ -322,8 +322,9 @@ int main(void)
 
 	/* Slack: targets at 1 s for 2.5 s, 2-3 starts each at spread offsets,
 	 * start on at most one wakeup per slack window; each tick is late by
-	 * less than the slack (plus the loop's own delay: up to 200 ms allowed,
-	 * for a loaded machine), none is lost. 64
+	 * less than the slack (plus the loop's own delay: up to 400 ms allowed,
+	 * for a loaded machine; a lost or doubled tick is 1,000 ms off), none
+	 * is lost. 64
 	 * targets: 100 ms of slack is kept (6.4 ticks a window), 5,000 ms is
 	 * cut to a tenth of the interval; 128 targets: 100 ms is cut to 62 ms,
 	 * 8 ticks a window. */
@@ -347,7 +348,7 @@ int main(void)
 				times[nt++] = f.at[i][k];
 				if (k > 0) {
 					uint64_t gap = f.at[i][k] - f.at[i][k - 1];
-					CHECK(gap > 1000 - w - 200 && gap < 1000 + w + 200,
+					CHECK(gap > 1000 - w - 400 && gap < 1000 + w + 400,
 					      "slack %llu: target %zu started %llu ms after its last start",
 					      (unsigned long long)slack, i, (unsigned long long)gap);
 				}
@@ -370,7 +371,7 @@ int main(void)
 	 * them: no target goes two intervals without a start, none starts
 	 * twice in one. */
 	uint64_t worst = run_reload(&f, 64, 1, 3600, &st);
-	CHECK(worst < 1000 + 100 + 200, "reload: a tick was lost (a target went %llu ms without a start)",
+	CHECK(worst < 1000 + 100 + 400, "reload: a tick was lost (a target went %llu ms without a start)",
 	      (unsigned long long)worst);
 	CHECK(st.started > 64, "reload: A started %llu", (unsigned long long)st.started);
 

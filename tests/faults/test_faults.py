@@ -127,9 +127,11 @@ precision = ms
                 stdout=subprocess.DEVNULL, stderr=open(self.daemon.logpath, "w"))
         else:
             self.daemon.__enter__()
-        self.t0 = time.monotonic()
-        # The endpoint answers once the daemon runs.
+        # The endpoint answers once the daemon runs: it opens just before
+        # the schedule starts, so the cases' windows (sleep_until) count
+        # from there, not from a start that takes a second under valgrind.
         self.daemon.wait(lambda: own_get(self.port, "/healthz")[0] == 200, 10 * SLACK, self.name + ": /healthz")
+        self.t0 = time.monotonic()
         return self
 
     def lines(self):
@@ -398,7 +400,12 @@ flush_interval = 200ms
 """ % (hang.base, good.base)
         with Run("output-hang", fs.url, "", outputs, "shutdown_timeout = 5s") as run:
             run.sleep_until(7)
+            # Output w keeps up while the other hangs: what the file has
+            # now reaches w within a flush and a write (2 s; were w held
+            # by the hanging output, never while it hangs).
             n_file = len(read_lines(run.path))
+            run.daemon.wait(lambda: good.stats()["lines"] >= n_file - 2 * 10, 2 * SLACK,
+                            "output-hang: output w keeps up while the other hangs")
             n_good = good.stats()["lines"]
             hangs = [r for r in hang.writes() if r["answer"] == "hang"]
             # The server answers again: everything held arrives.

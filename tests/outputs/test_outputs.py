@@ -318,7 +318,9 @@ def case_ans_307():
             r1 = after[0]
             check(r1["path"] == "/write" and r1["query"].get("db") == "pf",
                   "ans-307: to the Location (got %s %r)" % (r1["path"], r1["query"]))
-            check(r1["mono"] - r0["done"] < 0.08, "ans-307: followed at once, not retried later (%.3f s)"
+            # A retry would come after the 100 ms backoff and log "write
+            # failed" (checked below); 0.5 s leaves room for a loaded machine.
+            check(r1["mono"] - r0["done"] < 0.5, "ans-307: followed at once, not retried later (%.3f s)"
                   % (r1["mono"] - r0["done"]))
             check(r1["accepted"], "ans-307: accepted at the new location")
     check(not log_lines(run.log, "write failed"), "ans-307: no failed write in the log: %s"

@@ -3,13 +3,14 @@
 
 promflux ($PROMFLUX) runs as systemd would run it under Type=notify and
 WatchdogSec=: NOTIFY_SOCKET names a Unix datagram socket bound here,
-WATCHDOG_USEC=400000 and no WATCHDOG_PID. Its configuration has one job
+WATCHDOG_USEC=1000000 and no WATCHDOG_PID. Its configuration has one job
 scraping a local http.server (a small exposition file) and one stdout
 output. Asserted, in order:
   - READY=1 after start, once the configuration is loaded (and scrapes
     then reach stdout);
-  - WATCHDOG=1 at about half the period: at least 2 a second, never a gap
-    of a whole period;
+  - WATCHDOG=1 at about half the period: at least 5 in 3 s, never a gap
+    of a whole period (a period of 1 s leaves 500 ms for a loaded
+    machine's stalls, of the daemon or of this script's receiver);
   - SIGHUP: RELOADING=1 with MONOTONIC_USEC= (CLOCK_MONOTONIC now), then
     READY=1; the same with an invalid configuration, after which the old
     one keeps scraping;
@@ -29,7 +30,7 @@ import threading
 import time
 
 PROMFLUX = os.environ["PROMFLUX"]
-WATCHDOG_USEC = 400000
+WATCHDOG_USEC = 1000000
 failures = []
 
 
@@ -159,19 +160,19 @@ def run(p, notes, out, t0, conf):
         time.sleep(0.1)
     check("pf_notify_test" in open(out.name).read(), "the daemon scrapes and writes to stdout")
 
-    # ---- watchdog: observe 1.5 s ----
+    # ---- watchdog: observe 3 s ----
     w0 = time.monotonic()
-    time.sleep(1.5)
+    time.sleep(3)
     with notes.cond:
         pings = [t for t, kv, _ in notes.msgs if kv.get("WATCHDOG") == "1" and t >= w0]
-    check(len(pings) >= 3, "WATCHDOG=1 at least 2 a second (%d in 1.5 s)" % len(pings))
+    check(len(pings) >= 5, "WATCHDOG=1 at about half the period (%d in 3 s)" % len(pings))
     gaps = [b - a for a, b in zip(pings, pings[1:])]
     if gaps:
         gaps_ms = ["%.0f" % (g * 1000) for g in gaps]
         check(max(gaps) < WATCHDOG_USEC / 1e6, "no gap between pings reaches the period (ms: %s)"
               % " ".join(gaps_ms))
         avg = sum(gaps) / len(gaps)
-        check(0.1 <= avg <= 0.3, "pings about every half period (mean %.0f ms, period %d ms)"
+        check(0.25 <= avg <= 0.75, "pings about every half period (mean %.0f ms, period %d ms)"
               % (avg * 1000, WATCHDOG_USEC // 1000))
 
     # ---- reload ----
