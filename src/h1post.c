@@ -407,7 +407,7 @@ static void finish(req *r, int reusable)
 	res.total_s = (double)(uv_now(r->c->loop) - r->start_ms) / 1000.0;
 	res.wire_bytes = r->body_seen;
 	res.status = r->status;
-	if (r->fail_code == CURLE_ABORTED_BY_CALLBACK && r->c->closing) {
+	if (r->fail_code == CURLE_ABORTED_BY_CALLBACK) { /* closing: c, or the client a redirect goes to */
 		res.cancelled = 1;
 		res.curl_code = CURLE_ABORTED_BY_CALLBACK;
 		snprintf(res.error, sizeof res.error, "cancelled: client closing");
@@ -456,11 +456,16 @@ static int reusable(const req *r)
 
 /* A redirect: the request again, to the resolved Location, by the
  * fallback. Returns 1 when the fallback took it (r is to be ended
- * without on_done). */
+ * without on_done). Closing (c, or the fallback's client: -ECANCELED),
+ * r ends cancelled, as a request cut by the close would. */
 static int redirect(req *r)
 {
 	if (!r->ans.location[0] || !r->c->fallback)
 		return 0;
+	if (r->c->closing) {
+		r->fail_code = CURLE_ABORTED_BY_CALLBACK;
+		return 0;
+	}
 	CURLU *u = curl_url();
 	char *to = NULL;
 	int ok = u && curl_url_set(u, CURLUPART_URL, r->q.url, 0) == CURLUE_OK &&
@@ -470,9 +475,12 @@ static int redirect(req *r)
 	if (ok) {
 		pf_http_req q = r->q;
 		q.url = to;
-		taken = r->c->fallback(r->c->arg, &q) == 0;
+		int e = r->c->fallback(r->c->arg, &q);
+		taken = e == 0;
+		if (e == -ECANCELED)
+			r->fail_code = CURLE_ABORTED_BY_CALLBACK;
 	}
-	if (!taken)
+	if (!taken && r->fail_code != CURLE_ABORTED_BY_CALLBACK)
 		set_fail(r, CURLE_TOO_MANY_REDIRECTS, "redirected to %s, which could not be followed",
 			 r->ans.location);
 	curl_free(to);

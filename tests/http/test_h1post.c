@@ -502,6 +502,22 @@ static void t_redirect(void)
 	end(&f);
 }
 
+/* A redirect while the client that would follow it is closing: the
+ * request ends cancelled, not as a redirect that failed. */
+static void t_redirect_closing(void)
+{
+	fix f;
+	begin(&f);
+	static got g;
+	memset(&g, 0, sizeof g);
+	pf_http_close(f.http, closed_cb, &f.http_closed);
+	pf_http_req q = base(url("/redirect"), &g);
+	one(&f, &q);
+	CHECK(!g.r.ok && g.r.cancelled && g.r.curl_code == CURLE_ABORTED_BY_CALLBACK);
+	CHECK(strstr(g.r.error, "cancelled") == g.r.error);
+	end(&f);
+}
+
 /* pf_h1_close with a request in flight: on_done (cancelled), then done. */
 static void t_close_inflight(void)
 {
@@ -541,6 +557,7 @@ int main(void)
 		{ "name", t_name },
 		{ "multi", t_multi },
 		{ "redirect", t_redirect },
+		{ "redirect-closing", t_redirect_closing },
 		{ "close-inflight", t_close_inflight },
 	};
 	size_t n = sizeof tests / sizeof tests[0];
