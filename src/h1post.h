@@ -56,7 +56,9 @@
 typedef struct pf_h1 pf_h1;
 
 /* Where a redirect's request goes: returns 0 when it started (its on_done
- * will be called) or a negative errno. */
+ * will be called) or a negative errno; -ECANCELED (its client is closing)
+ * ends the request as cancelled, any other as a redirect not followed.
+ * While pf_h1 itself closes, a redirect is not handed over: cancelled. */
 typedef int (*pf_h1_fallback)(void *arg, const pf_http_req *req);
 
 pf_h1 *pf_h1_new(uv_loop_t *loop, pf_h1_fallback fallback, void *arg);
